@@ -1,0 +1,3 @@
+from cds_service.cli import main
+
+raise SystemExit(main())

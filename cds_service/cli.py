@@ -1,0 +1,143 @@
+"""`ddi-cds`: the command line (check drugs, build the index; the server arrives later)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from collections.abc import Sequence
+from itertools import combinations
+from pathlib import Path
+
+from cds_service.codes import NDC_SYSTEMS, RXNORM_SYSTEMS
+from cds_service.drug_index import DATA_DIR, DrugIndex
+from cds_service.mapping import MedicationMapper
+from cds_service.medication import MedicationMapping
+
+RXNORM = min(RXNORM_SYSTEMS)
+NDC = min(NDC_SYSTEMS)
+_NDC_LIKE = re.compile(r"[0-9]{10,11}|[0-9]{4,5}-[0-9]{3,4}-[0-9]{1,2}")
+
+
+def concept_for_argument(argument: str) -> dict:
+    """A CodeableConcept for what a person typed: an RXCUI, an NDC, or a name."""
+    text = argument.strip()
+    for prefix, system in (("rxnorm:", RXNORM), ("ndc:", NDC)):
+        if text.lower().startswith(prefix):
+            return {"coding": [{"system": system, "code": text[len(prefix) :]}]}
+    if _NDC_LIKE.fullmatch(text):
+        return {"coding": [{"system": NDC, "code": text}]}
+    if text.isdigit():
+        return {"coding": [{"system": RXNORM, "code": text}]}
+    return {"text": text}
+
+
+def _print_mapping(argument: str, mapping: MedicationMapping) -> None:
+    print(f"{argument}:")
+    if not mapping.is_mapped:
+        print("  NOT MAPPED — it cannot be checked:")
+        for reason in mapping.unmapped_reasons:
+            print(f"    - {reason}")
+        return
+    for item in mapping.ingredients:
+        ing = item.ingredient
+        extra = ", ".join(
+            part
+            for part in (
+                f"DrugBank {ing.drugbank_id}" if ing.drugbank_id else "no DrugBank id",
+                "structure known" if ing.smiles or ing.inchikey else "no structure",
+            )
+        )
+        print(f"  - {ing.name} (RxNorm IN {ing.rxcui}; {extra}) confidence={item.confidence}")
+        for step in item.trail:
+            print(f"      via {step.describe()}")
+    for note in mapping.notes:
+        print(f"  note: {note}")
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    index = DrugIndex(args.index) if args.index else DrugIndex()
+    from cds_service.knowledge import KnowledgeBase
+
+    knowledge = KnowledgeBase(args.knowledge) if args.knowledge else KnowledgeBase()
+    if not args.drugs:
+        print(f"ddi-cds: drug index {index.version}, interaction knowledge {knowledge.version}.")
+        print("The CDS Hooks web service is not built yet; try `ddi-cds check warfarin ibuprofen`.")
+        return 0
+    mapper = MedicationMapper(index)
+    mappings = [(arg, mapper.map_concept(concept_for_argument(arg))) for arg in args.drugs]
+    for argument, mapping in mappings:
+        _print_mapping(argument, mapping)
+    print()
+    found_any = False
+    for (name_a, a), (name_b, b) in combinations(mappings, 2):
+        for hit in knowledge.interactions_for(a.ingredient_rxcuis, b.ingredient_rxcuis):
+            found_any = True
+            print(
+                f"[{hit.severity.upper()}] {name_a} + {name_b}: {hit.ingredient_a_name} + "
+                f"{hit.ingredient_b_name} — {hit.source_label} ({hit.source_severity})"
+            )
+            for label, text in (
+                ("consequence", hit.consequence),
+                ("mechanism", hit.mechanism),
+                ("management", hit.management),
+                ("via class", hit.via),
+                ("citation", hit.citation),
+            ):
+                if text:
+                    print(f"    {label}: {text}")
+    if not found_any:
+        print("No known interaction between these medications in the curated sources.")
+    return 0
+
+
+def cmd_build_index(args: argparse.Namespace) -> int:
+    from cds_service.index_build.vocabulary import build_drug_index
+
+    data, out = Path(args.data), Path(args.out)
+    if not (data / "drug-vocabulary").is_dir():
+        print(
+            f"ddi-cds build-index: {data} has no drug-vocabulary/ (expected ../shared/data)",
+            file=sys.stderr,
+        )
+        return 2
+    started = time.monotonic()
+    print(f"[1/2] drug index from {data} ...", flush=True)
+    report = {"drug_index": build_drug_index(data, out / "drug_index.sqlite")}
+    print(f"      done in {time.monotonic() - started:.1f}s", flush=True)
+    print("[2/2] curated interaction knowledge ...", flush=True)
+    from cds_service.index_build.interactions_writer import build_interactions
+
+    report["interactions"] = build_interactions(
+        data, DrugIndex(out / "drug_index.sqlite"), out / "interactions.sqlite"
+    )
+    print(f"      done in {time.monotonic() - started:.1f}s", flush=True)
+    (out / "build_report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    print(json.dumps(report, indent=2, sort_keys=True))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ddi-cds", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser("check", help="map medications and list known interactions")
+    check.add_argument("drugs", nargs="*", help="names, RXCUIs, NDCs (or rxnorm:/ndc: prefixed)")
+    check.add_argument("--index", help="drug index file (default: the bundled one)")
+    check.add_argument("--knowledge", help="interaction knowledge file (default: bundled)")
+    check.set_defaults(func=cmd_check)
+    build = commands.add_parser("build-index", help="build the drug index and knowledge files")
+    build.add_argument("--data", default="../shared/data", help="the shared reference data")
+    build.add_argument("--out", default=str(DATA_DIR), help="output folder")
+    build.set_defaults(func=cmd_build_index)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except FileNotFoundError as error:
+        print(f"ddi-cds: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,78 @@
+"""Code systems and the normalisations shared by the index build and the lookups.
+
+Build and run time must normalise identically, or exact matching silently stops matching, so
+both import these functions from here.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+RXNORM_SYSTEMS = frozenset(
+    {
+        "http://www.nlm.nih.gov/research/umls/rxnorm",
+        "https://www.nlm.nih.gov/research/umls/rxnorm",
+        "urn:oid:2.16.840.1.113883.6.88",
+    }
+)
+NDC_SYSTEMS = frozenset(
+    {
+        "http://hl7.org/fhir/sid/ndc",
+        "https://hl7.org/fhir/sid/ndc",
+        "urn:oid:2.16.840.1.113883.6.69",
+    }
+)
+
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+_RXCUI = re.compile(r"[1-9][0-9]{0,9}")
+_NDC_DIGITS_DASHED = re.compile(r"([0-9]{4,5})-([0-9]{3,4})-([0-9]{1,2})")
+_NDC_DIGITS_ONLY = re.compile(r"[0-9]{10,11}")
+
+
+def normalize_name(text: str) -> str:
+    """Case, accents, punctuation and spacing folded away; nothing else changed.
+
+    "Acétaminophen", "ACETAMINOPHEN" and "acetaminophen " are the same name; "acetaminophen
+    500 mg" is not the same name as "acetaminophen".
+    """
+    decomposed = unicodedata.normalize("NFKD", text)
+    ascii_only = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return _NON_ALNUM.sub(" ", ascii_only.lower()).strip()
+
+
+def is_rxcui(code: str) -> bool:
+    return bool(_RXCUI.fullmatch(code))
+
+
+class NdcFormatError(ValueError):
+    """An NDC that cannot be read unambiguously as an 11-digit HIPAA NDC."""
+
+
+def ndc_11_candidates(code: str) -> tuple[str, ...]:
+    """The 11-digit (5-4-2) forms an NDC can stand for.
+
+    Dashed 10-digit NDCs (4-4-2, 5-3-2, 5-4-1) are padded in their short segment: one answer.
+    An undashed 10-digit NDC could be any of the three splits, so all three are returned and
+    the caller keeps the one that names a real package; it must never guess among several.
+    """
+    text = code.strip()
+    dashed = _NDC_DIGITS_DASHED.fullmatch(text)
+    if dashed:
+        labeler, product, package = dashed.groups()
+        if len(labeler) + len(product) + len(package) not in (10, 11) or (
+            len(labeler) == 4 and (len(product), len(package)) != (4, 2)
+        ):
+            raise NdcFormatError(f"NDC {code!r} has {labeler}-{product}-{package} segments")
+        return (labeler.zfill(5) + product.zfill(4) + package.zfill(2),)
+    if _NDC_DIGITS_ONLY.fullmatch(text):
+        if len(text) == 11:
+            return (text,)
+        return (
+            "0" + text,  # 4-4-2
+            text[:5] + "0" + text[5:],  # 5-3-2
+            text[:9] + "0" + text[9:],  # 5-4-1
+        )
+    raise NdcFormatError(
+        f"NDC {code!r} is not 10 or 11 digits in 4-4-2, 5-3-2, 5-4-1 or 5-4-2 form"
+    )

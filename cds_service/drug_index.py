@@ -1,0 +1,152 @@
+"""Read-only access to the committed drug index (`cds_service/data/drug_index.sqlite`).
+
+The index is built offline by `ddi-cds build-index` from the RxNorm, RxTerms, DrugBank, PharmGKB
+and UNII sources; at run time nothing else is read. All lookups are exact.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from cds_service.medication import Ingredient
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+DEFAULT_INDEX_PATH = DATA_DIR / "drug_index.sqlite"
+
+SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE ingredient (
+    rxcui TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    unii TEXT,
+    drugbank_id TEXT,
+    drugbank_source TEXT,
+    pubchem_cid TEXT,
+    smiles TEXT,
+    inchikey TEXT,
+    structure_source TEXT,
+    atc_codes TEXT
+) WITHOUT ROWID;
+CREATE TABLE concept (
+    rxcui TEXT PRIMARY KEY,
+    tty TEXT NOT NULL,
+    name TEXT NOT NULL,
+    source TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE concept_ingredient (
+    rxcui TEXT NOT NULL,
+    ingredient_rxcui TEXT NOT NULL,
+    source TEXT NOT NULL,
+    PRIMARY KEY (rxcui, ingredient_rxcui)
+) WITHOUT ROWID;
+CREATE TABLE ndc (ndc11 TEXT PRIMARY KEY, rxcui TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE name (
+    normalized TEXT NOT NULL,
+    rxcui TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    source TEXT NOT NULL,
+    PRIMARY KEY (normalized, rxcui, kind)
+) WITHOUT ROWID;
+CREATE TABLE drugbank_ingredient (
+    drugbank_id TEXT NOT NULL,
+    ingredient_rxcui TEXT NOT NULL,
+    source TEXT NOT NULL,
+    PRIMARY KEY (drugbank_id, ingredient_rxcui)
+) WITHOUT ROWID;
+CREATE TABLE model_drug (
+    stitch_id TEXT PRIMARY KEY,
+    pubchem_cid TEXT NOT NULL,
+    name TEXT NOT NULL,
+    ingredient_rxcui TEXT,
+    how TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX concept_ingredient_by_ingredient ON concept_ingredient (ingredient_rxcui);
+CREATE INDEX drugbank_by_ingredient ON drugbank_ingredient (ingredient_rxcui);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Concept:
+    rxcui: str
+    tty: str  # RxNorm term type (IN, PIN, MIN, SCDC, SCD, SBD, GPCK, BPCK, BN) or "product"
+    name: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class NameHit:
+    rxcui: str  # a concept RXCUI (ingredient, brand or product)
+    kind: str  # ingredient | brand | synonym | product
+    source: str
+
+
+class DrugIndex:
+    """Exact lookups over the drug index. Cheap to share: one read-only connection."""
+
+    def __init__(self, path: Path | str = DEFAULT_INDEX_PATH) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(
+                f"drug index {self.path} is missing: "
+                "run `ddi-cds build-index --data ../shared/data`"
+            )
+        uri = f"file:{self.path}?mode=ro&immutable=1"
+        self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        self.meta: dict[str, str] = dict(self._db.execute("SELECT key, value FROM meta"))
+        self.version = self.meta.get("version", "unknown")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def concept(self, rxcui: str) -> Concept | None:
+        row = self._db.execute(
+            "SELECT rxcui, tty, name, source FROM concept WHERE rxcui = ?", (rxcui,)
+        ).fetchone()
+        return Concept(*row) if row else None
+
+    def ingredient_rxcuis(self, rxcui: str) -> list[tuple[str, str]]:
+        """(ingredient RXCUI, source table) for every ingredient of a concept, in RXCUI order."""
+        return self._db.execute(
+            "SELECT ingredient_rxcui, source FROM concept_ingredient WHERE rxcui = ? "
+            "ORDER BY ingredient_rxcui",
+            (rxcui,),
+        ).fetchall()
+
+    def ingredient(self, rxcui: str) -> Ingredient | None:
+        row = self._db.execute(
+            "SELECT rxcui, name, drugbank_id, smiles, inchikey, unii FROM ingredient "
+            "WHERE rxcui = ?",
+            (rxcui,),
+        ).fetchone()
+        return Ingredient(*row) if row else None
+
+    def product_for_ndc(self, ndc11: str) -> str | None:
+        row = self._db.execute("SELECT rxcui FROM ndc WHERE ndc11 = ?", (ndc11,)).fetchone()
+        return row[0] if row else None
+
+    def names(self, normalized: str) -> list[NameHit]:
+        rows = self._db.execute(
+            "SELECT rxcui, kind, source FROM name WHERE normalized = ? ORDER BY rxcui, kind",
+            (normalized,),
+        ).fetchall()
+        return [NameHit(*row) for row in rows]
+
+    def ingredients_for_drugbank(self, drugbank_id: str) -> list[str]:
+        return [
+            r[0]
+            for r in self._db.execute(
+                "SELECT ingredient_rxcui FROM drugbank_ingredient WHERE drugbank_id = ? "
+                "ORDER BY ingredient_rxcui",
+                (drugbank_id,),
+            )
+        ]
+
+    def names_starting(self, prefix: str, limit: int = 20) -> list[tuple[str, str, str]]:
+        """(normalised name, RXCUI, kind) for autocomplete; prefix is normalised by the caller."""
+        return self._db.execute(
+            "SELECT normalized, rxcui, kind FROM name WHERE normalized >= ? AND normalized < ? "
+            "ORDER BY normalized, rxcui LIMIT ?",
+            (prefix, prefix + "\uffff", limit),
+        ).fetchall()

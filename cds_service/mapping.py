@@ -1,0 +1,231 @@
+"""FHIR medication -> ingredients, with the trail of how each was found.
+
+Input is FHIR JSON as EHRs send it (a CodeableConcept, or a Medication resource), already parsed
+into dicts. Codes are tried before text, RxNorm before NDC; text must match a known name exactly
+after normalisation and is flagged low confidence. Nothing here raises on bad input: the result
+says what could not be mapped and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cds_service.codes import (
+    NDC_SYSTEMS,
+    RXNORM_SYSTEMS,
+    NdcFormatError,
+    is_rxcui,
+    ndc_11_candidates,
+    normalize_name,
+)
+from cds_service.drug_index import DrugIndex
+from cds_service.medication import (
+    Confidence,
+    Ingredient,
+    MappedIngredient,
+    MappingStep,
+    MedicationMapping,
+)
+
+MAX_CODINGS = 50  # an EHR sends a handful; beyond this the input is abuse, not a medication
+MAX_TEXT_LENGTH = 300
+_SHOWN = 80  # how much of a hostile string to echo back in a reason
+
+
+def _clip(value: str) -> str:
+    return value if len(value) <= _SHOWN else value[:_SHOWN] + "…"
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    ingredients: tuple[tuple[str, str], ...]  # (ingredient RXCUI, concept_ingredient source)
+    step: MappingStep
+    confidence: Confidence
+    label: str
+
+
+class MedicationMapper:
+    def __init__(self, index: DrugIndex) -> None:
+        self.index = index
+
+    def map_medication(self, medication: Any) -> MedicationMapping:
+        """A FHIR Medication resource: its `code`, else its `ingredient[].item*`."""
+        if not isinstance(medication, Mapping):
+            return MedicationMapping(unmapped_reasons=(_not_an_object("Medication", medication),))
+        by_code = self.map_concept(medication.get("code"))
+        if by_code.is_mapped:
+            return by_code
+        parts = medication.get("ingredient")
+        if not isinstance(parts, list) or not parts:
+            return by_code
+        mapped: list[MedicationMapping] = []
+        reasons = list(by_code.unmapped_reasons)
+        for part in parts[:MAX_CODINGS]:
+            item = part.get("itemCodeableConcept") if isinstance(part, Mapping) else None
+            if item is None and isinstance(part, Mapping):  # R5: ingredient.item.concept
+                item = (
+                    (part.get("item") or {}).get("concept")
+                    if isinstance(part.get("item"), Mapping)
+                    else None
+                )
+            result = self.map_concept(item)
+            (mapped if result.is_mapped else []).append(result)
+            reasons.extend(f"Medication.ingredient: {r}" for r in result.unmapped_reasons)
+        if not mapped:
+            return MedicationMapping(unmapped_reasons=tuple(reasons), label=by_code.label)
+        return _merge(mapped, by_code.label or " / ".join(m.label for m in mapped))
+
+    def map_concept(self, concept: Any) -> MedicationMapping:
+        """A FHIR CodeableConcept (as a dict). Never raises."""
+        if concept is None:
+            return MedicationMapping(unmapped_reasons=("no medication code or text was sent",))
+        if not isinstance(concept, Mapping):
+            return MedicationMapping(unmapped_reasons=(_not_an_object("CodeableConcept", concept),))
+        codings = concept.get("coding", [])
+        reasons: list[str] = []
+        if not isinstance(codings, list):
+            reasons.append(f"CodeableConcept.coding is a {type(codings).__name__}, not a list")
+            codings = []
+        if len(codings) > MAX_CODINGS:
+            reasons.append(f"only the first {MAX_CODINGS} of {len(codings)} codings were read")
+            codings = codings[:MAX_CODINGS]
+
+        found: list[_Found] = []
+        ordered = sorted(codings, key=_coding_priority)
+        for coding in ordered:
+            result = self._map_coding(coding)
+            if isinstance(result, _Found):
+                found.append(result)
+            else:
+                reasons.append(result)
+        label = _label(concept, codings)
+        if found:
+            return self._result(found, label or found[0].label, reasons)
+        texts = _texts(concept, codings)
+        for text in texts:
+            result = self._map_text(text)
+            if isinstance(result, _Found):
+                return self._result([result], label or result.label, reasons)
+            reasons.append(result)
+        if not codings and not texts:
+            reasons.append("the CodeableConcept has neither a coding nor a text")
+        if "text" in concept and not isinstance(concept["text"], str):
+            reasons.append(f"CodeableConcept.text is a {type(concept['text']).__name__}, not text")
+        return MedicationMapping(unmapped_reasons=tuple(dict.fromkeys(reasons)), label=label)
+
+    def _map_coding(self, coding: Any) -> _Found | str:
+        if not isinstance(coding, Mapping):
+            return _not_an_object("Coding", coding)
+        system, code = coding.get("system"), coding.get("code")
+        if not isinstance(code, str) or not code.strip():
+            return f"a coding of system {_clip(str(system))!r} has no code"
+        if not isinstance(system, str) or not system:
+            return f"code {_clip(code)!r} has no code system"
+        if system in RXNORM_SYSTEMS:
+            return self._map_rxcui(code.strip(), system)
+        if system in NDC_SYSTEMS:
+            return self._map_ndc(code.strip(), system)
+        return f"code system {_clip(system)!r} is not supported (RxNorm and NDC are)"
+
+    def _map_rxcui(self, code: str, system: str) -> _Found | str:
+        if not is_rxcui(code):
+            return f"RxNorm code {_clip(code)!r} is not an RXCUI (digits only)"
+        concept = self.index.concept(code)
+        if concept is None:
+            return f"RxNorm code {code} is not in the prescribable RxNorm or RxTerms tables"
+        ingredients = self.index.ingredient_rxcuis(code)
+        if not ingredients:
+            return f"RxNorm {concept.tty} {code} ({concept.name}) has no known ingredient"
+        confidence = Confidence.CODE_RESOLVED if concept.tty == "PIN" else Confidence.CODE
+        step = MappingStep(system, code, concept.source, f"{concept.tty} {concept.name}")
+        return _Found(tuple(ingredients), step, confidence, concept.name)
+
+    def _map_ndc(self, code: str, system: str) -> _Found | str:
+        try:
+            candidates = ndc_11_candidates(code)
+        except NdcFormatError as error:
+            return str(error)
+        products = sorted({p for c in candidates if (p := self.index.product_for_ndc(c))})
+        if not products:
+            return f"NDC {_clip(code)} is not in the RxNorm 2025 NDC table"
+        if len(products) > 1:
+            return f"NDC {code} has no dashes and matches several packages: {', '.join(products)}"
+        concept = self.index.concept(products[0])
+        ingredients = self.index.ingredient_rxcuis(products[0])
+        if concept is None or not ingredients:
+            return f"NDC {code} names product {products[0]}, which has no known ingredient"
+        confidence = Confidence.CODE if len(candidates) == 1 else Confidence.CODE_RESOLVED
+        detail = f"NDC-11 -> {concept.tty} {concept.rxcui} {concept.name}"
+        step = MappingStep(system, code, "rxnorm-2025:NDC", detail)
+        return _Found(tuple(ingredients), step, confidence, concept.name)
+
+    def _map_text(self, text: str) -> _Found | str:
+        normalized = normalize_name(text)
+        if not normalized:
+            return f"text {_clip(text)!r} has no letters or digits"
+        hits = self.index.names(normalized)
+        if not hits:
+            return f"text {_clip(text)!r} matches no ingredient, brand or product name exactly"
+        by_target: dict[tuple[str, ...], list[str]] = {}
+        for hit in hits:
+            target = tuple(sorted(i for i, _src in self.index.ingredient_rxcuis(hit.rxcui)))
+            by_target.setdefault(target, []).append(f"{hit.kind} {hit.rxcui} ({hit.source})")
+        if len(by_target) > 1:
+            return f"text {_clip(text)!r} is ambiguous: it names {len(by_target)} different drugs"
+        ((target, how),) = by_target.items()
+        step = MappingStep("text", _clip(text), "name-index", "exact name: " + "; ".join(how))
+        ingredients = tuple((i, "name-index") for i in target)
+        return _Found(ingredients, step, Confidence.TEXT, text)
+
+    def _result(self, found: list[_Found], label: str, reasons: list[str]) -> MedicationMapping:
+        mapped: dict[str, MappedIngredient] = {}
+        for item in found:
+            for rxcui, table in item.ingredients:
+                if rxcui in mapped:
+                    continue
+                ingredient = self.index.ingredient(rxcui) or Ingredient(rxcui, rxcui)
+                trail = (item.step, MappingStep("rxnorm", rxcui, table, f"IN {ingredient.name}"))
+                mapped[rxcui] = MappedIngredient(ingredient, item.confidence, trail)
+        notes = list(dict.fromkeys(reasons))
+        sets = {frozenset(r for r, _t in item.ingredients) for item in found}
+        if len(sets) > 1:
+            notes.append("the codings name different ingredients; all of them are checked")
+        return MedicationMapping(
+            ingredients=tuple(mapped.values()), label=label, notes=tuple(notes)
+        )
+
+
+def _merge(results: list[MedicationMapping], label: str) -> MedicationMapping:
+    seen: dict[str, MappedIngredient] = {}
+    for result in results:
+        for item in result.ingredients:
+            seen.setdefault(item.ingredient.rxcui, item)
+    notes = tuple(n for r in results for n in r.notes)
+    return MedicationMapping(ingredients=tuple(seen.values()), label=label, notes=notes)
+
+
+def _coding_priority(coding: Any) -> int:
+    system = coding.get("system") if isinstance(coding, Mapping) else None
+    return 0 if system in RXNORM_SYSTEMS else 1 if system in NDC_SYSTEMS else 2
+
+
+def _texts(concept: Mapping, codings: list) -> list[str]:
+    texts = [concept.get("text")]
+    texts.extend(c.get("display") for c in codings if isinstance(c, Mapping))
+    usable = []
+    for text in texts:
+        if isinstance(text, str) and text.strip() and text not in usable:
+            usable.append(text if len(text) <= MAX_TEXT_LENGTH else text[:MAX_TEXT_LENGTH])
+    return usable
+
+
+def _label(concept: Mapping, codings: list) -> str:
+    for text in _texts(concept, codings):
+        return _clip(text)
+    return ""
+
+
+def _not_an_object(expected: str, value: Any) -> str:
+    return f"expected a FHIR {expected} object, got {type(value).__name__}"

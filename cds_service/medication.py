@@ -1,0 +1,69 @@
+"""What a FHIR medication was mapped to, and how: the types the clinical core passes around.
+
+Every ingredient carries the trail of steps that produced it, so that a card can show a
+clinician or a regulator exactly which code, which table and which confidence led to a warning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Confidence(StrEnum):
+    """How far a mapping can be trusted, best first."""
+
+    CODE = "code"  # an RxNorm code or a unique NDC found in the RxNorm tables
+    CODE_RESOLVED = "code-resolved"  # a code needing a resolution step (10-digit NDC, salt)
+    TEXT = "text"  # exact (normalised) name match: low confidence, the EHR sent no usable code
+
+
+@dataclass(frozen=True, slots=True)
+class MappingStep:
+    """One hop from what the EHR sent towards an ingredient."""
+
+    system: str  # code system URI, or "text" for CodeableConcept.text / display
+    code: str  # the code or text as received (truncated when huge)
+    table: str  # which index table answered, e.g. "rxnorm-2025:SCD->IN"
+    detail: str = ""  # e.g. the concept's RxNorm name and term type
+
+    def describe(self) -> str:
+        what = f"{self.system}|{self.code}" if self.system != "text" else f'text "{self.code}"'
+        return f"{what} via {self.table}" + (f" ({self.detail})" if self.detail else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Ingredient:
+    """An active ingredient as the service knows it, keyed by its RxNorm IN RXCUI."""
+
+    rxcui: str
+    name: str
+    drugbank_id: str | None = None
+    smiles: str | None = None
+    inchikey: str | None = None
+    unii: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MappedIngredient:
+    ingredient: Ingredient
+    confidence: Confidence
+    trail: tuple[MappingStep, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MedicationMapping:
+    """The result of mapping one FHIR medication. Never raises; an empty mapping says why."""
+
+    ingredients: tuple[MappedIngredient, ...] = ()
+    unmapped_reasons: tuple[str, ...] = field(default=())
+    label: str = ""  # what to call the medication on a card (display/text/RxNorm name)
+    notes: tuple[str, ...] = field(default=())  # caveats of a mapping that did succeed
+
+    @property
+    def is_mapped(self) -> bool:
+        return bool(self.ingredients)
+
+    @property
+    def ingredient_rxcuis(self) -> tuple[str, ...]:
+        return tuple(m.ingredient.rxcui for m in self.ingredients)

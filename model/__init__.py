@@ -1,0 +1,1 @@
+"""The DeSIDE-style DDI model (data, network, training, evaluation, inference)."""
