@@ -52,7 +52,7 @@ def _print_mapping(argument: str, mapping: MedicationMapping) -> None:
         )
         print(f"  - {ing.name} (RxNorm IN {ing.rxcui}; {extra}) confidence={item.confidence}")
         for step in item.trail:
-            print(f"      via {step.describe()}")
+            print(f"      {step.describe()}")
     for note in mapping.notes:
         print(f"  note: {note}")
 
@@ -76,8 +76,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         for hit in knowledge.interactions_for(a.ingredient_rxcuis, b.ingredient_rxcuis):
             found_any = True
             print(
-                f"[{hit.severity.upper()}] {name_a} + {name_b}: {hit.ingredient_a_name} + "
-                f"{hit.ingredient_b_name} — {hit.source_label} ({hit.source_severity})"
+                f"[{hit.severity.upper()}] {name_a} + {name_b}: {hit.name_a} + "
+                f"{hit.name_b} — {hit.source_label} ({hit.source_severity})"
             )
             for label, text in (
                 ("consequence", hit.consequence),

@@ -85,6 +85,8 @@ class MedicationMapper:
             return MedicationMapping(unmapped_reasons=(_not_an_object("CodeableConcept", concept),))
         codings = concept.get("coding", [])
         reasons: list[str] = []
+        if "text" in concept and not isinstance(concept["text"], str):
+            reasons.append(f"CodeableConcept.text is a {type(concept['text']).__name__}, not text")
         if not isinstance(codings, list):
             reasons.append(f"CodeableConcept.coding is a {type(codings).__name__}, not a list")
             codings = []
@@ -111,8 +113,6 @@ class MedicationMapper:
             reasons.append(result)
         if not codings and not texts:
             reasons.append("the CodeableConcept has neither a coding nor a text")
-        if "text" in concept and not isinstance(concept["text"], str):
-            reasons.append(f"CodeableConcept.text is a {type(concept['text']).__name__}, not text")
         return MedicationMapping(unmapped_reasons=tuple(dict.fromkeys(reasons)), label=label)
 
     def _map_coding(self, coding: Any) -> _Found | str:
@@ -120,7 +120,8 @@ class MedicationMapper:
             return _not_an_object("Coding", coding)
         system, code = coding.get("system"), coding.get("code")
         if not isinstance(code, str) or not code.strip():
-            return f"a coding of system {_clip(str(system))!r} has no code"
+            where = f"of system {_clip(system)!r} " if isinstance(system, str) and system else ""
+            return f"a coding {where}has no code"
         if not isinstance(system, str) or not system:
             return f"code {_clip(code)!r} has no code system"
         if system in RXNORM_SYSTEMS:

@@ -15,11 +15,16 @@ def digest_files(paths: Iterable[Path], salt: str) -> str:
     The artifact's version changes when any input or any builder module changes, so a stale
     committed artifact cannot pass for a fresh one.
     """
-    sha = hashlib.sha256(salt.encode())
+    # Keyed by file name and content, never by path: the same data read from another folder
+    # (relative or absolute, site-packages or ../shared) must give the same version.
     builder_code = sorted(Path(__file__).parent.glob("*.py"))
-    for path in [*sorted(paths), *builder_code]:
-        sha.update(path.name.encode())
-        sha.update(path.read_bytes())
+    entries = sorted(
+        (path.name, hashlib.sha256(path.read_bytes()).hexdigest())
+        for path in [*paths, *builder_code]
+    )
+    sha = hashlib.sha256(salt.encode())
+    for name, content in entries:
+        sha.update(f"{name}\0{content}\0".encode())
     return sha.hexdigest()[:12]
 
 

@@ -1,0 +1,246 @@
+"""The curated interaction knowledge, checked on the real artifact `data/interactions.sqlite`.
+
+Expected tiers were read off the sources themselves: ANSM 2020 grades warfarin + ibuprofen
+"Association DECONSEILLEE" (oral anticoagulants + NSAIDs), warfarin + aspirin
+"CONTRE-INDICATION" at anti-inflammatory or analgesic doses (down to "A prendre en compte" at
+antiplatelet doses: the most severe level wins), simvastatin + clarithromycin (strong CYP3A4
+inhibitors), methotrexate + trimethoprim and sildenafil + nitrates "CONTRE-INDICATION".
+Neither ANSM edition has digoxin + cyclosporine: only DrugBank (ungraded) knows it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from cds_service import knowledge
+from cds_service.index_build import ansm_2016, ansm_2020
+from cds_service.knowledge import (
+    DEFAULT_KNOWLEDGE_PATH,
+    KnowledgeBase,
+    KnownInteraction,
+    Severity,
+    render_ddi_template,
+)
+from cds_service.medication import Confidence, Ingredient, MappedIngredient
+
+WARFARIN, IBUPROFEN, ASPIRIN = "11289", "5640", "1191"
+DIGOXIN, CYCLOSPORINE = "3407", "3008"
+SIMVASTATIN, CLARITHROMYCIN = "36567", "21212"
+METHOTREXATE, TRIMETHOPRIM = "6851", "10829"
+SILDENAFIL, NITROGLYCERIN = "136411", "4917"
+ACETAMINOPHEN, AMOXICILLIN = "161", "723"
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return KnowledgeBase()
+
+
+def ansm(results: list[KnownInteraction]) -> KnownInteraction:
+    found = [r for r in results if r.source.startswith("ANSM")]
+    assert len(found) == 1, found  # one ANSM record per ingredient pair
+    return found[0]
+
+
+def drugbank(results: list[KnownInteraction]) -> list[KnownInteraction]:
+    return [r for r in results if r.source == "DrugBank-DDI"]
+
+
+def test_warfarin_ibuprofen_is_avoid_via_anticoagulant_and_nsaid_classes(kb):
+    results = kb.interactions_for([WARFARIN], [IBUPROFEN])
+    record = ansm(results)
+    assert record.severity is Severity.AVOID
+    assert record.source == "ANSM-2020"
+    assert record.source_severity == "Association DECONSEILLEE"
+    assert record.editions == ("ANSM-2020", "ANSM-2016")
+    assert "ANTICOAGULANTS ORAUX" in record.via
+    assert "ANTI-INFLAMMATOIRES NON STÉROÏDIENS" in record.via
+    assert "hemorrhage" in record.consequence
+    assert "gastroduodenal mucosa" in record.mechanism
+    assert "risque hémorragique" in record.original_text
+    assert (record.rxcui_a, record.name_a, record.rxcui_b, record.name_b) == (
+        WARFARIN,
+        "warfarin",
+        IBUPROFEN,
+        "ibuprofen",
+    )
+    assert results[0] == record  # most severe first
+    sentences = [r.mechanism for r in drugbank(results)]
+    assert sentences == ["Ibuprofen may increase the anticoagulant activities of warfarin."]
+
+
+def test_warfarin_aspirin_is_contraindicated_keeping_every_ansm_level(kb):
+    record = ansm(kb.interactions_for([WARFARIN], [ASPIRIN]))
+    assert record.severity is Severity.CONTRAINDICATED
+    assert record.source_severity == (
+        "CONTRE-INDICATION / Association DECONSEILLEE / A prendre en compte"
+    )
+    assert "doses anti-inflammatoires" in record.original_text
+    assert "doses antiagrégantes" in record.original_text
+    assert record.via == "ANTICOAGULANTS ORAUX"  # aspirin is named directly
+
+
+def test_digoxin_cyclosporine_is_graded_by_the_hl7_pddi_rule_and_known_to_drugbank(kb):
+    """ANSM has no entry for this pair; the HL7 PDDI rule grades it (assess risk = precaution)."""
+    results = kb.interactions_for([DIGOXIN], [CYCLOSPORINE])
+    assert [r.source for r in results] == ["HL7-PDDI", "DrugBank-DDI"]
+    hl7, record = results
+    assert hl7.severity is Severity.PRECAUTION
+    assert hl7.consequence == "Increased risk of digoxin toxicity."
+    assert "P-glycoprotein" in hl7.mechanism
+    assert hl7.management.startswith("Assess risk and take action if necessary.")
+    assert not hl7.management_derived
+    assert hl7.licence == "CC0 1.0"
+    assert record.severity is Severity.INFORMATIONAL
+    assert record.source_severity == "not graded"
+    assert record.mechanism == (
+        "The serum concentration of digoxin can be increased when it is combined with cyclosporine."
+    )
+    assert record.management_derived
+    assert "CC BY-NC" in record.licence
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "words"),
+    [
+        (SIMVASTATIN, CLARITHROMYCIN, "rhabdomyolyse"),
+        (METHOTREXATE, TRIMETHOPRIM, "toxicité hématologique"),
+        (SILDENAFIL, NITROGLYCERIN, "hypotension"),
+    ],
+)
+def test_ansm_contraindications(kb, a, b, words):
+    record = ansm(kb.interactions_for([a], [b]))
+    assert record.severity is Severity.CONTRAINDICATED
+    assert record.source == "ANSM-2020"
+    assert record.source_severity == "CONTRE-INDICATION"
+    assert words in record.original_text
+    assert record.consequence  # English text from the 2016 translation
+    assert "ANSM" in record.citation
+    assert record.management.startswith("Do not co-prescribe")
+    assert record.management_derived and "Derived" in record.management
+
+
+def test_direct_entries_have_no_via(kb):
+    assert ansm(kb.interactions_for([METHOTREXATE], [TRIMETHOPRIM])).via == ""
+    simvastatin = ansm(kb.interactions_for([SIMVASTATIN], [CLARITHROMYCIN]))
+    assert simvastatin.via == "INHIBITEURS PUISSANTS DU CYP3A4"
+
+
+def test_unrelated_pair_gives_nothing(kb):
+    assert kb.interactions_for([ACETAMINOPHEN], [AMOXICILLIN]) == []
+
+
+def test_symmetric_with_sides_swapped(kb):
+    forward = kb.interactions_for([WARFARIN], [IBUPROFEN, ASPIRIN])
+    backward = kb.interactions_for([IBUPROFEN, ASPIRIN], [WARFARIN])
+    assert len(forward) == len(backward) > 0
+    swapped = {
+        (r.rxcui_b, r.rxcui_a, r.source, r.severity, r.mechanism, r.original_text) for r in backward
+    }
+    assert {
+        (r.rxcui_a, r.rxcui_b, r.source, r.severity, r.mechanism, r.original_text) for r in forward
+    } == swapped
+
+
+def test_an_ingredient_never_interacts_with_itself(kb):
+    assert kb.interactions_for([WARFARIN], [WARFARIN]) == []
+    results = kb.interactions_for([WARFARIN, IBUPROFEN], [WARFARIN])
+    assert {(r.rxcui_a, r.rxcui_b) for r in results} == {(IBUPROFEN, WARFARIN)}
+
+
+def test_sorted_most_severe_first_and_deduplicated(kb):
+    results = kb.interactions_for(
+        [WARFARIN, WARFARIN], [IBUPROFEN, ASPIRIN, AMOXICILLIN, IBUPROFEN]
+    )
+    assert len(results) == len(set(results))
+    ranks = [(r.severity.rank, r.source) for r in results]
+    assert ranks == sorted(ranks)
+    assert results[0].rxcui_b == ASPIRIN and results[0].severity is Severity.CONTRAINDICATED
+
+
+def test_accepts_ingredients_and_mapped_ingredients(kb):
+    warfarin = Ingredient(WARFARIN, "warfarin")
+    ibuprofen = Ingredient(IBUPROFEN, "ibuprofen")
+    mapped = MappedIngredient(ibuprofen, Confidence.CODE, ())
+    by_code = kb.interactions_for([WARFARIN], [IBUPROFEN])
+    assert kb.interactions_for([warfarin], [ibuprofen]) == by_code
+    assert kb.interactions_for([warfarin], [mapped]) == by_code
+    assert kb.interactions_for([warfarin], ["not-a-code", ""]) == []
+
+
+def test_module_level_lookup_uses_the_packaged_file():
+    results = knowledge.interactions_for([SILDENAFIL], [NITROGLYCERIN])
+    assert results[0].severity is Severity.CONTRAINDICATED
+
+
+def test_severity_order():
+    assert [s.rank for s in Severity] == [0, 1, 2, 3]
+    assert Severity.CONTRAINDICATED.is_more_severe_than(Severity.AVOID)
+    assert not Severity.INFORMATIONAL.is_more_severe_than(Severity.PRECAUTION)
+
+
+def test_metadata_names_every_source_with_its_licence(kb):
+    assert kb.version.startswith("interactions-")
+    assert set(kb.sources) == {"ANSM-2020", "ANSM-2016", "DrugBank-DDI", "HL7-PDDI"}
+    for source in kb.sources.values():
+        assert source.label and source.citation and source.url and source.licence
+    assert json.loads(kb.meta["sources"])
+
+
+def test_every_ansm_2020_tier_is_its_most_severe_level():
+    """The tier of each statement re-derived from the level wordings it keeps."""
+    with sqlite3.connect(DEFAULT_KNOWLEDGE_PATH) as db:
+        rows = db.execute("SELECT source, severity, source_severity FROM statement").fetchall()
+    assert rows
+    for source, severity, wording in rows:
+        if source == "HL7-PDDI":
+            assert (severity, wording) == ("precaution", "Assess risk and take action if necessary")
+            continue
+        if source == "ANSM-2020":
+            levels = [ansm_2020.severity_of(level) for level in wording.split(" / ")]
+        else:
+            levels = [ansm_2016.severity_of(wording)]
+        assert Severity(severity) is min(levels, key=lambda s: s.rank), wording
+
+
+def test_severity_wordings_are_mapped_explicitly():
+    assert ansm_2016.severity_of("Tale into account") is Severity.INFORMATIONAL
+    assert ansm_2016.severity_of("Not recommended with:") is Severity.AVOID
+    assert ansm_2016.severity_of("CONTRAINDICATON") is Severity.CONTRAINDICATED
+    assert ansm_2020.severity_of("Précaution d'emploi") is Severity.PRECAUTION
+    with pytest.raises(ValueError, match="unknown"):
+        ansm_2016.severity_of("Probably fine")
+    with pytest.raises(ValueError, match="unknown"):
+        ansm_2020.severity_of("Peut-être")
+
+
+def test_three_slot_templates_name_the_first_drug_twice():
+    template = (
+        "The serum concentration of the active metabolites of DRUG can be increased when "
+        "DRUG is used in combination with DRUG."
+    )
+    assert render_ddi_template(template, "clopidogrel", "omeprazole") == (
+        "The serum concentration of the active metabolites of clopidogrel can be increased "
+        "when clopidogrel is used in combination with omeprazole."
+    )
+
+
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs ../shared/data")
+def test_build_is_deterministic(tmp_path):
+    from cds_service.drug_index import DrugIndex
+    from cds_service.index_build.interactions_writer import build_interactions
+
+    index = DrugIndex()
+    first = build_interactions(SHARED_DATA, index, tmp_path / "a.sqlite")
+    second = build_interactions(SHARED_DATA, index, tmp_path / "b.sqlite")
+    assert (tmp_path / "a.sqlite").read_bytes() == (tmp_path / "b.sqlite").read_bytes()
+    assert first["version"] == second["version"]
+    assert first["ANSM"]["entries"] == {"ANSM-2016": 2895, "ANSM-2020": 3139}
+    assert first["DrugBank-DDI"]["triples"] == 191570
+    assert first["bytes"] < 10_000_000
