@@ -82,19 +82,22 @@ class NameHit:
     source: str
 
 
+def open_artifact(path: Path, what: str) -> tuple[sqlite3.Connection, dict[str, str]]:
+    """A committed SQLite artifact, read-only and shareable across threads, with its meta."""
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{what} {path} is missing: run `ddi-cds build-index --data ../shared/data`"
+        )
+    db = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+    return db, dict(db.execute("SELECT key, value FROM meta"))
+
+
 class DrugIndex:
     """Exact lookups over the drug index. Cheap to share: one read-only connection."""
 
     def __init__(self, path: Path | str = DEFAULT_INDEX_PATH) -> None:
         self.path = Path(path)
-        if not self.path.is_file():
-            raise FileNotFoundError(
-                f"drug index {self.path} is missing: "
-                "run `ddi-cds build-index --data ../shared/data`"
-            )
-        uri = f"file:{self.path}?mode=ro&immutable=1"
-        self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
-        self.meta: dict[str, str] = dict(self._db.execute("SELECT key, value FROM meta"))
+        self._db, self.meta = open_artifact(self.path, "drug index")
         self.version = self.meta.get("version", "unknown")
 
     def close(self) -> None:

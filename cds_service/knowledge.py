@@ -9,7 +9,6 @@ At run time nothing else is read, and every lookup is an exact match on an ingre
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,9 +16,9 @@ from enum import StrEnum
 from pathlib import Path
 
 from cds_service.codes import is_rxcui
+from cds_service.drug_index import DATA_DIR, open_artifact
 from cds_service.medication import Ingredient, MappedIngredient
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_KNOWLEDGE_PATH = DATA_DIR / "interactions.sqlite"
 
 # The reader owns the format. RXCUIs are stored as integers (half the size of text keys) and
@@ -161,14 +160,7 @@ class KnowledgeBase:
 
     def __init__(self, path: Path | str = DEFAULT_KNOWLEDGE_PATH) -> None:
         self.path = Path(path)
-        if not self.path.is_file():
-            raise FileNotFoundError(
-                f"interaction knowledge {self.path} is missing: run "
-                "`ddi-cds build-index --data ../shared/data`"
-            )
-        uri = f"file:{self.path}?mode=ro&immutable=1"
-        self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
-        self.meta: dict[str, str] = dict(self._db.execute("SELECT key, value FROM meta"))
+        self._db, self.meta = open_artifact(self.path, "interaction knowledge")
         self.version = self.meta.get("version", "unknown")
         self.sources: dict[str, SourceInfo] = {
             entry["id"]: SourceInfo(**entry) for entry in json.loads(self.meta["sources"])
