@@ -12,25 +12,21 @@ from cds_service.drug_index import DATA_DIR
 ARTIFACTS = ("drug_index.sqlite", "interactions.sqlite")
 
 
+def build_index(data: Path, out: Path, timeout: int) -> subprocess.CompletedProcess:
+    command = ["build-index", "--data", str(data), "--out", str(out)]
+    return subprocess.run(
+        [sys.executable, "-m", "cds_service", *command],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 @pytest.fixture(scope="module")
 def rebuilt(shared_data, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("artifacts")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cds_service",
-            "build-index",
-            "--data",
-            str(shared_data),
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    result = build_index(shared_data, out, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "[1/2]" in result.stdout and "[2/2]" in result.stdout  # progress is shown
     return out
@@ -59,22 +55,7 @@ def test_coverage_report(rebuilt):
 
 
 def test_bad_data_folder_is_a_clear_error(tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cds_service",
-            "build-index",
-            "--data",
-            str(tmp_path),
-            "--out",
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = build_index(tmp_path, tmp_path / "out", timeout=60)
     assert result.returncode == 2
     assert "has no drug-vocabulary/" in result.stderr
     assert "Traceback" not in result.stderr
