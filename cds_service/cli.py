@@ -1,11 +1,15 @@
-"""`ddi-cds`: the command line (check drugs, build the index; the server arrives later)."""
+"""`ddi-cds`: the command line (serve the CDS Hooks service, check drugs, build the index)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import re
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from itertools import combinations
@@ -119,9 +123,40 @@ def cmd_build_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from werkzeug.serving import make_server
+
+    from cds_service.config import Settings
+    from cds_service.web import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = replace(Settings.from_env(), auth_disabled=args.no_auth)
+    app = create_app(settings)
+    server = make_server(args.host, args.port, app, threaded=True)
+    # shutdown() waits for serve_forever() to return, so it must not run on the serving thread
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    print(
+        f"ddi-cds: serving CDS Hooks on http://{args.host}:{server.port}/cds-services", flush=True
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ddi-cds", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the CDS Hooks service")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    serve.add_argument("--port", type=int, default=8080, help="port (0: any free port)")
+    serve.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="local development: accept calls without an EHR token (token checks come later)",
+    )
+    serve.set_defaults(func=cmd_serve)
     check = commands.add_parser("check", help="map medications and list known interactions")
     check.add_argument("drugs", nargs="*", help="names, RXCUIs, NDCs (or rxnorm:/ndc: prefixed)")
     check.add_argument("--index", help="drug index file (default: the bundled one)")

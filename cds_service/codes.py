@@ -76,3 +76,89 @@ def ndc_11_candidates(code: str) -> tuple[str, ...]:
     raise NdcFormatError(
         f"NDC {code!r} is not 10 or 11 digits in 4-4-2, 5-3-2, 5-4-1 or 5-4-2 form"
     )
+
+
+_DURATION_PREFIX = re.compile(r"^\s*[0-9]+\s+HR\s+", re.IGNORECASE)  # "24 HR metoprolol ..."
+_BRAND_SUFFIX = re.compile(r"\s*\[[^\]]*\]\s*$")  # "... Topical Gel [Voltaren]"
+# RxNorm writes strengths as "<number> <UPPER-CASE UNIT>": "5 MG", "8.58 MG/ML", "0.01 MG/MG"
+_STRENGTH = re.compile(r"^(?P<name>[^0-9].*?)\s+[0-9][0-9.]*\s+(?:[A-Z]+|%)(?:/[A-Z]+)?(?:\s|$)")
+# Salt words RxNorm appends to an ingredient to name its precise ingredient (PIN)
+SALT_WORDS = frozenset(
+    [
+        "acetate",
+        "besylate",
+        "bitartrate",
+        "bromide",
+        "calcium",
+        "chloride",
+        "citrate",
+        "dihydrate",
+        "disodium",
+        "fumarate",
+        "hcl",
+        "hydrobromide",
+        "hydrochloride",
+        "hyclate",
+        "magnesium",
+        "maleate",
+        "mesylate",
+        "monohydrate",
+        "phosphate",
+        "potassium",
+        "sodium",
+        "succinate",
+        "sulfate",
+        "tartrate",
+        "trihydrate",
+        "tromethamine",
+    ]
+)
+DOSE_FORM_ROUTES = (  # dose-form words in RxNorm names -> the route they imply
+    ("topical", "topical"),
+    ("transdermal", "transdermal"),
+    ("ophthalmic", "ophthalmic"),
+    ("otic", "otic"),
+    ("nasal", "nasal"),
+    ("inhalation", "inhaled"),
+    ("inhal", "inhaled"),
+    ("vaginal", "vaginal"),
+    ("rectal", "rectal"),
+    ("injectable", "parenteral"),
+    ("injection", "parenteral"),
+    ("oral", "oral"),
+)
+
+
+def clinical_drug_ingredient_names(text: str) -> tuple[str, ...]:
+    """The ingredient names of an RxNorm-style clinical drug name, or () if it is not one.
+
+    "Warfarin Sodium 0.5 MG Oral Tablet" -> ("Warfarin Sodium",); "Amoxicillin 120 MG/ML /
+    clavulanate potassium 8.58 MG/ML Oral Suspension" -> ("Amoxicillin", "clavulanate potassium").
+    EHRs keep sending codes that RxNorm has since retired; their display still names the drug.
+    Every component must carry a strength, or the text is not treated as a clinical drug name.
+    """
+    body = _BRAND_SUFFIX.sub("", _DURATION_PREFIX.sub("", text))
+    names = []
+    for component in body.split(" / "):
+        match = _STRENGTH.match(component.strip())
+        if match is None:
+            return ()
+        names.append(match.group("name").strip(" ,"))
+    return tuple(names)
+
+
+def route_from_dose_form(name: str) -> str | None:
+    """The route implied by an RxNorm product name's dose form ("... Topical Gel" -> topical)."""
+    words = set(normalize_name(name).split())
+    for word, route in DOSE_FORM_ROUTES:
+        if word in words:
+            return route
+    return None
+
+
+def without_salt(name: str) -> str:
+    """'clavulanate potassium' -> 'clavulanate': normalised, trailing salt words cut."""
+    words = normalize_name(name).split()
+    while len(words) > 1 and words[-1] in SALT_WORDS:
+        words.pop()
+    return " ".join(words)

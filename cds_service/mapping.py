@@ -16,9 +16,11 @@ from cds_service.codes import (
     NDC_SYSTEMS,
     RXNORM_SYSTEMS,
     NdcFormatError,
+    clinical_drug_ingredient_names,
     is_rxcui,
     ndc_11_candidates,
     normalize_name,
+    without_salt,
 )
 from cds_service.drug_index import DrugIndex
 from cds_service.medication import (
@@ -166,19 +168,46 @@ class MedicationMapper:
         normalized = normalize_name(text)
         if not normalized:
             return f"text {_clip(text)!r} has no letters or digits"
-        hits = self.index.names(normalized)
-        if not hits:
-            return f"text {_clip(text)!r} matches no ingredient, brand or product name exactly"
-        by_target: dict[tuple[str, ...], list[str]] = {}
-        for hit in hits:
-            target = tuple(sorted(i for i, _src in self.index.ingredient_rxcuis(hit.rxcui)))
-            by_target.setdefault(target, []).append(f"{hit.kind} {hit.rxcui} ({hit.source})")
-        if len(by_target) > 1:
-            return f"text {_clip(text)!r} is ambiguous: it names {len(by_target)} different drugs"
-        ((target, how),) = by_target.items()
+        if not self.index.names(normalized):
+            return self._map_clinical_drug_name(text)
+        found = self._exact_name(normalized)
+        if isinstance(found, int):
+            return f"text {_clip(text)!r} is ambiguous: it names {found} different drugs"
+        target, how = found
         step = MappingStep("text", _clip(text), "name-index", "exact name: " + "; ".join(how))
         ingredients = tuple((i, "name-index") for i in target)
         return _Found(ingredients, step, Confidence.TEXT, text)
+
+    def _exact_name(self, normalized: str) -> tuple[tuple[str, ...], list[str]] | int:
+        """The ingredients a normalised name stands for, or how many drugs it could be (0, 2+)."""
+        by_target: dict[tuple[str, ...], list[str]] = {}
+        for hit in self.index.names(normalized):
+            target = tuple(sorted(i for i, _src in self.index.ingredient_rxcuis(hit.rxcui)))
+            by_target.setdefault(target, []).append(f"{hit.kind} {hit.rxcui} ({hit.source})")
+        if len(by_target) != 1:
+            return len(by_target)
+        ((target, how),) = by_target.items()
+        return target, how
+
+    def _map_clinical_drug_name(self, text: str) -> _Found | str:
+        """A retired or foreign code's display in RxNorm form: each component named exactly."""
+        unmatched = f"text {_clip(text)!r} matches no ingredient, brand or product name exactly"
+        components = clinical_drug_ingredient_names(text)
+        if not components:
+            return unmatched
+        targets: list[str] = []
+        how: list[str] = []
+        for component in components:
+            found = self._exact_name(normalize_name(component))
+            if isinstance(found, int):  # "clavulanate potassium" is not a name; "clavulanate" is
+                found = self._exact_name(without_salt(component))
+            if isinstance(found, int):
+                return unmatched
+            targets.extend(t for t in found[0] if t not in targets)
+            how.append(f"{component!r} = " + "; ".join(found[1]))
+        detail = "clinical drug name, ingredients named exactly: " + " + ".join(how)
+        step = MappingStep("text", _clip(text), "name-index", detail)
+        return _Found(tuple((i, "name-index") for i in targets), step, Confidence.TEXT, text)
 
     def _result(self, found: list[_Found], label: str, reasons: list[str]) -> MedicationMapping:
         mapped: dict[str, MappedIngredient] = {}

@@ -34,3 +34,85 @@ def rxnorm(code: str) -> dict:
 
 def ndc(code: str) -> dict:
     return {"coding": [{"system": NDC, "code": code}]}
+
+
+EXAMPLES = SHARED_DATA / "cds-hooks" / "examples"
+
+
+@pytest.fixture
+def app(tmp_path):
+    from cds_service.config import Settings
+    from cds_service.web import create_app
+
+    return create_app(Settings(data_dir=tmp_path))
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def schema_validator():
+    """validate(name, instance): raise if `instance` breaks the project's CDS Hooks schema."""
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    from cds_service.schemas import load_schema
+
+    validators = {
+        name: Draft202012Validator(load_schema(name), format_checker=FormatChecker())
+        for name in ("discovery", "response", "feedback")
+    }
+
+    def validate(name: str, instance) -> None:
+        errors = [e.message for e in validators[name].iter_errors(instance)]
+        assert not errors, errors
+
+    return validate
+
+
+def medication_request(code: str, *, rid: str | None = None, status: str = "draft") -> dict:
+    resource = {
+        "resourceType": "MedicationRequest",
+        "status": status,
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": rxnorm(code),
+    }
+    if rid:
+        resource["id"] = rid
+    return resource
+
+
+def bundle(*resources: dict) -> dict:
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": r} for r in resources],
+    }
+
+
+def hook_request(
+    hook: str, drafts: list[dict], *, current: list[dict] | None = None, **extra
+) -> dict:
+    """A CDS Hooks request; `current` becomes the medicationRequests prefetch (None: absent)."""
+    body = {
+        "hook": hook,
+        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+        "context": {"userId": "Practitioner/1", "patientId": "p1", "draftOrders": bundle(*drafts)},
+    }
+    if hook == "order-select":
+        body["context"]["selections"] = [
+            f"MedicationRequest/{d['id']}" for d in drafts[:1] if "id" in d
+        ]
+    if current is not None:
+        body["prefetch"] = {
+            "medicationRequests": {
+                "resourceType": "Bundle",
+                "type": "searchset",
+                "entry": [{"resource": r} for r in current],
+            },
+            "medicationStatements": None,
+        }
+    body.update(extra)
+    return body

@@ -170,3 +170,39 @@ def test_bad_input_table_in_the_docs_matches_the_code(mapper):
         reasons = "; ".join(mapper.map_concept(concept).unmapped_reasons)
         assert f"| {case} |" in doc
         assert reasons.replace("|", "\\|") in doc
+
+
+@pytest.mark.parametrize(
+    ("display", "expected"),
+    [
+        ("Warfarin Sodium 0.5 MG Oral Tablet", {"warfarin"}),  # RxNorm 855350, retired
+        ("Digoxin 0.2 MG Oral Capsule", {"digoxin"}),  # RxNorm 197605, retired
+        (
+            "Amoxicillin 120 MG/ML / clavulanate potassium 8.58 MG/ML Oral Suspension",
+            {"amoxicillin", "clavulanate"},
+        ),
+        ("Diclofenac Sodium 0.01 MG/MG Topical Gel [Voltaren]", {"diclofenac"}),
+    ],
+)
+def test_retired_code_maps_by_its_clinical_drug_name(mapper, display, expected):
+    concept = {"coding": [{"system": RXNORM, "code": "855350", "display": display}]}
+    concept["coding"][0]["code"] = "1"  # an RXCUI that is not in RxNorm
+    mapping = mapper.map_concept(concept)
+    assert names(mapping) == expected
+    assert all(i.confidence == "text" for i in mapping.ingredients)
+    assert "clinical drug name" in mapping.ingredients[0].trail[0].detail or expected == {
+        "diclofenac"
+    }
+    assert any("not in the prescribable" in note for note in mapping.notes)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "warfarin 5mg",
+        "Unknownium 5 MG Oral Tablet",
+        "Warfarin Sodium 5 MG / Unknownium 2 MG Oral Tablet",
+    ],
+)
+def test_clinical_drug_names_need_every_component_named_exactly(mapper, text):
+    assert not mapper.map_concept({"text": text}).is_mapped

@@ -1,9 +1,13 @@
 """The README's two set-up commands stay true: CI runs the test command verbatim."""
 
+import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,14 +25,32 @@ def test_readme_has_exactly_two_setup_commands_and_ci_runs_the_test_one():
     assert test_command in (ROOT / ".ci" / "run").read_text()
 
 
-def test_run_command_entry_point_works():
-    """The run command ends in `ddi-cds check`: the installed entry point answers."""
-    result = subprocess.run(
-        [sys.executable, "-m", "cds_service", "check"],
-        capture_output=True,
+def test_run_command_starts_the_service_on_its_defaults_without_redis(tmp_path):
+    """The run command ends in `ddi-cds serve`: run exactly that (a free port instead of 8080,
+    Redis pointed at a closed port) and wait until it is ready and answers discovery."""
+    run_command, _ = readme_commands()
+    serve = run_command.rsplit("&&", 1)[1].split()
+    assert serve[0] == ".venv/bin/ddi-cds" and serve[1] == "serve"
+    env = {
+        **os.environ,
+        "DDI_CDS_REDIS_URL": "redis://127.0.0.1:1/0",
+        "DDI_CDS_DATA_DIR": str(tmp_path),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cds_service", *serve[1:], "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
-        timeout=60,
-        check=False,
+        env=env,
+        cwd=ROOT,
     )
-    assert result.returncode == 0, result.stderr
-    assert "drug index drugindex-" in result.stdout
+    try:
+        line = process.stdout.readline()
+        url = re.search(r"(http://\S+)/cds-services", line).group(1)
+        ready = requests.get(f"{url}/readyz", timeout=10).json()
+        assert ready["status"] == "ready" and ready["redis"]["state"] == "down"
+        services = requests.get(f"{url}/cds-services", timeout=10).json()["services"]
+        assert len(services) == 3
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0

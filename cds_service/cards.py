@@ -1,0 +1,269 @@
+"""CDS Hooks cards from the interaction check. Pure: dicts in the CDS Hooks 2.0 shape.
+
+One card per interacting ingredient pair: the indicator follows the most severe curated record,
+the detail gives every record with its source's own severity wording, the management advice,
+the route when it changes the picture, and how each medication code was mapped to the
+ingredient. Text that came from the EHR is escaped before it goes into Markdown.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from cds_service.codes import NDC_SYSTEMS, RXNORM_SYSTEMS
+from cds_service.interaction_check import CheckResult, InteractingPair
+from cds_service.knowledge import KnownInteraction, Severity
+from cds_service.orders import PrescribedMedication, Role
+
+SUMMARY_LIMIT = 140  # the spec's limit: "<140 characters"
+SERVICE_LABEL = "DDI CDS (curated interaction knowledge)"
+INDICATOR: dict[Severity, str] = {
+    Severity.CONTRAINDICATED: "critical",
+    Severity.AVOID: "warning",
+    Severity.PRECAUTION: "info",
+    Severity.INFORMATIONAL: "info",
+}
+# Routes by which a drug reaches the blood far less than by mouth or injection
+LOCAL_ROUTES = frozenset({"topical", "ophthalmic", "otic", "nasal", "vaginal", "rectal"})
+OVERRIDE_SYSTEM = "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes"
+OVERRIDE_REASONS: tuple[tuple[str, str], ...] = (  # code, display: as the code system has them
+    ("risk-benefit-ratio", "Recipient assessment of risk/benefit ratio"),
+    ("mitigate-risk-negative-outcome", "Action taken to mitigate risk of negative outcome"),
+    (
+        "action-performed-no-adverse-effect",
+        "Intended action was performed previously without adverse effect",
+    ),
+    ("cds-not-applicable", "PC CDS does not apply to patient"),
+    (
+        "does-not-align-latest-evidence",
+        "Recommended action does not align with the latest evidence",
+    ),
+)
+# Inline markup only: every line of the detail starts with text of ours, so block markers
+# ("#", "-", "1.") in EHR text cannot take effect and need no escaping
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
+
+NewId = Callable[[], str]
+
+
+def _new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True, slots=True)
+class CardOptions:
+    new_id: NewId = _new_uuid
+
+
+def cards_for(
+    result: CheckResult, *, medications_checked: bool = True, options: CardOptions | None = None
+) -> list[dict]:
+    """Interaction cards, then one card for what could not be checked (if anything)."""
+    options = options or CardOptions()
+    cards = [interaction_card(pair, options) for pair in result.pairs]
+    if result.unmapped:
+        cards.append(unmapped_card(result.unmapped, options))
+    if not medications_checked:
+        cards.append(no_current_medications_card(options))
+    return cards
+
+
+def interaction_card(pair: InteractingPair, options: CardOptions) -> dict:
+    top = pair.interactions[0]
+    name_a, name_b = pair.ingredient_a.name, pair.ingredient_b.name
+    consequence = next((i.consequence for i in pair.interactions if i.consequence), "")
+    what = consequence or f"{top.severity.value} ({top.source})"
+    card: dict = {
+        "uuid": options.new_id(),
+        "summary": _clip(f"{name_a.capitalize()} + {name_b}: {_sentence_case(what)}"),
+        "indicator": INDICATOR[top.severity],
+        "detail": _detail(pair),
+        "source": {"label": top.source_label, "url": top.url},
+        "overrideReasons": [
+            {"system": OVERRIDE_SYSTEM, "code": code, "display": display}
+            for code, display in OVERRIDE_REASONS
+        ],
+    }
+    suggestions = _removal_suggestions(pair, options)
+    if suggestions:
+        card["suggestions"] = suggestions
+        card["selectionBehavior"] = "at-most-one"
+    links = _links(pair.interactions, exclude=top.url)
+    if links:
+        card["links"] = links
+    return card
+
+
+def unmapped_card(medications: Iterable[PrescribedMedication], options: CardOptions) -> dict:
+    lines = [
+        "These medications could not be mapped to ingredients, so they were **not checked** for "
+        "interactions. Check them by other means.",
+        "",
+    ]
+    labels = []
+    for medication in medications:
+        labels.append(medication.label)
+        reasons = "; ".join(medication.mapping.unmapped_reasons) or "no reason recorded"
+        lines.append(
+            f"- *{escape(medication.label)}* ({medication.role.value}"
+            f"{', ' + escape(medication.reference) if medication.reference else ''}): "
+            f"{escape(reasons)}"
+        )
+    count = len(labels)
+    summary = f"{count} medication{'s' if count > 1 else ''} could not be checked: " + ", ".join(
+        labels
+    )
+    return {
+        "uuid": options.new_id(),
+        "summary": _clip(summary),
+        "indicator": "info",
+        "detail": "\n".join(lines),
+        "source": {"label": SERVICE_LABEL},
+    }
+
+
+def no_current_medications_card(options: CardOptions) -> dict:
+    return {
+        "uuid": options.new_id(),
+        "summary": "Current medications not available: only the new orders were checked",
+        "indicator": "info",
+        "detail": (
+            "The EHR neither prefetched the patient's current medications nor named a FHIR "
+            "server to read them from, so the new orders were checked **only against each "
+            "other**. Interactions with the medications the patient already takes were not "
+            "checked."
+        ),
+        "source": {"label": SERVICE_LABEL},
+    }
+
+
+def escape(text: str) -> str:
+    """EHR-supplied text, made inert in Markdown (and on one line)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def _detail(pair: InteractingPair) -> str:
+    name_a, name_b = pair.ingredient_a.name, pair.ingredient_b.name
+    out = [f"### Known interaction: {escape(name_a)} + {escape(name_b)}", ""]
+    for record in pair.interactions:
+        out.extend(_evidence(record))
+    route_note = _route_note(pair)
+    if route_note:
+        out.extend(["**Route.** " + route_note, ""])
+    out.append("**How the medications were identified**")
+    out.append("")
+    for medication in pair.medications:
+        out.append(_mapping_line(medication, {pair.ingredient_a.rxcui, pair.ingredient_b.rxcui}))
+    return "\n".join(out).rstrip()
+
+
+def _evidence(record: KnownInteraction) -> list[str]:
+    lines = [
+        f"**{escape(record.source_label)}**: severity *{escape(record.source_severity)}* "
+        f"(tier: {record.severity.value})",
+        "",
+    ]
+    if record.consequence:
+        lines.append(f"- Consequence: {escape(record.consequence)}")
+    if record.mechanism:
+        lines.append(f"- Mechanism: {escape(record.mechanism)}")
+    lines.append(f"- What to do: {escape(record.management)}")
+    if record.via:
+        lines.append(f"- Documented for: {escape(record.via)}")
+    if record.original_text and record.original_text != record.management:
+        lines.append(f"- Source text: {escape(_shorten(record.original_text, 600))}")
+    lines.append("")
+    return lines
+
+
+def _route_note(pair: InteractingPair) -> str:
+    notes = []
+    for medication in pair.medications:
+        if medication.route in LOCAL_ROUTES:
+            notes.append(
+                f"*{escape(medication.label)}* is given by the {medication.route} route: "
+                "systemic exposure is usually much lower than by mouth, and the evidence above "
+                "concerns systemic use. The interaction is shown because absorption is not nil "
+                "(large areas, long use, broken skin)."
+            )
+    return " ".join(notes)
+
+
+def _mapping_line(medication: PrescribedMedication, rxcuis: set[str]) -> str:
+    where = medication.role.value
+    if medication.reference:
+        where += f" {escape(medication.reference)}"
+    steps = []
+    for item in medication.mapping.ingredients:
+        if item.ingredient.rxcui not in rxcuis:
+            continue
+        first = item.trail[0]
+        steps.append(
+            f"{_system_name(first.system)} {escape(first.code)} ({escape(first.detail)}) → "
+            f"ingredient {escape(item.ingredient.name)} (RxNorm {item.ingredient.rxcui}); "
+            f"confidence: {item.confidence.value}"
+        )
+    return f"- *{escape(medication.label)}*, {where}, read as {medication.read_as}: " + "; ".join(
+        steps
+    )
+
+
+def _removal_suggestions(pair: InteractingPair, options: CardOptions) -> list[dict]:
+    suggestions = []
+    for medication in pair.medications:
+        if medication.role is not Role.DRAFT or medication.reference is None:
+            continue  # an order without an id cannot be named in a delete action
+        suggestion = {
+            "label": _clip(f"Remove the draft order for {medication.label}"),
+            "uuid": options.new_id(),
+            "actions": [
+                {
+                    "type": "delete",
+                    "description": f"Remove the draft order {medication.reference} "
+                    f"({medication.label}) from this order session",
+                    "resourceId": medication.reference,
+                }
+            ],
+        }
+        suggestions.append(suggestion)
+    if suggestions and pair.severity is Severity.CONTRAINDICATED:
+        suggestions[0]["isRecommended"] = True
+    return suggestions
+
+
+def _links(records: Iterable[KnownInteraction], exclude: str) -> list[dict]:
+    links: dict[str, dict] = {}
+    for record in records:
+        if record.url and record.url != exclude and record.url not in links:
+            links[record.url] = {
+                "label": _clip(record.source_label),
+                "url": record.url,
+                "type": "absolute",
+            }
+    return list(links.values())
+
+
+def _system_name(system: str) -> str:
+    if system in RXNORM_SYSTEMS or system == "rxnorm":
+        return "RxNorm"
+    if system in NDC_SYSTEMS:
+        return "NDC"
+    return "text" if system == "text" else escape(system)
+
+
+def _sentence_case(text: str) -> str:
+    text = text.strip().rstrip(".")
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) < SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 2].rstrip() + "…"

@@ -1,0 +1,78 @@
+"""Every setting of the service, its default, and the environment variable that changes it.
+
+`Settings.from_env()` is what `ddi-cds serve` uses; tests build `Settings(...)` directly and pass
+it to `create_app`, as the Flask tutorial passes its test configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from enum import StrEnum
+from pathlib import Path
+
+from cds_service.knowledge import Severity
+
+
+class NoMedicationDataPolicy(StrEnum):
+    """What to do when the current medications are neither prefetched nor fetchable."""
+
+    CHECK_DRAFTS = "check-drafts"  # check the orders among themselves and say so on a card
+    PRECONDITION_FAILED = "412"  # answer 412, as the spec allows
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    # Cards
+    min_card_tier: Severity = Severity.PRECAUTION  # the least severe tier that makes a card
+    # Where feedback (and later the audit trail) is kept; None: the app's instance folder
+    data_dir: Path | None = None
+    # Current medications
+    no_medication_data: NoMedicationDataPolicy = NoMedicationDataPolicy.CHECK_DRAFTS
+    fhir_connect_timeout_s: float = 1.0
+    fhir_read_timeout_s: float = 2.0
+    fhir_max_pages: int = 10  # Bundle pages followed per search
+    # Request limits
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_json_depth: int = 64
+    max_medications: int = 1000  # draft and current medication resources read per request
+    # Cross-origin callers (the spec requires CORS); "*" or a comma-separated list of origins
+    cors_allow_origin: str = "*"
+    # Cache (Redis is optional: the service answers without it)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_timeout_s: float = 0.05
+    # Until JWT checking exists this flag is recorded and reported, and changes nothing
+    auth_disabled: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read `DDI_CDS_<FIELD>` variables (e.g. DDI_CDS_MIN_CARD_TIER=avoid)."""
+        environ = os.environ if environ is None else environ
+        changes: dict[str, object] = {}
+        defaults = cls()
+        for item in fields(cls):
+            raw = environ.get(f"DDI_CDS_{item.name.upper()}")
+            if raw is None:
+                continue
+            changes[item.name] = _convert(item.name, raw, getattr(defaults, item.name))
+        return replace(defaults, **changes)
+
+
+def _convert(name: str, raw: str, default: object) -> object:
+    try:
+        if name == "data_dir":
+            return Path(raw)
+        if isinstance(default, bool):
+            if raw.lower() not in {"1", "0", "true", "false", "yes", "no"}:
+                raise ValueError(raw)
+            return raw.lower() in {"1", "true", "yes"}
+        if isinstance(default, StrEnum):
+            return type(default)(raw)
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        return raw
+    except ValueError:
+        raise ValueError(f"DDI_CDS_{name.upper()}={raw!r} is not a valid value") from None

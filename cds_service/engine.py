@@ -1,0 +1,130 @@
+"""One hook call, end to end, without HTTP: request body in, CDS Hooks response body out.
+
+This is the seam HAPI's CDS Hooks module draws: the web layer does the protocol (routing,
+status codes, CORS, errors), the engine does the clinical work through the pure core
+(`protocol` -> `orders` -> `interaction_check` -> `cards`). The FHIR client is an adapter
+the web layer passes in, so the engine is tested without a network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cds_service.cards import CardOptions, cards_for
+from cds_service.config import Settings
+from cds_service.current_medications import gather_current_medications
+from cds_service.fhir_client import FhirClient
+from cds_service.interaction_check import CheckResult, InteractionSource, check_interactions
+from cds_service.mapping import MedicationMapper
+from cds_service.orders import (
+    NOT_TAKEN_STATUSES,
+    ORDER_TYPES,
+    MedicationReader,
+    PrescribedMedication,
+    Role,
+    medication_index,
+    resources_in,
+)
+from cds_service.protocol import HookRequest, parse_hook_request
+from cds_service.services import ServiceDefinition
+
+FhirClientFactory = Callable[[HookRequest], FhirClient]
+
+
+@dataclass(frozen=True, slots=True)
+class HookOutcome:
+    response: dict  # the CDS Hooks response body
+    request: HookRequest
+    advised: tuple[PrescribedMedication, ...]
+    others: tuple[PrescribedMedication, ...]
+    result: CheckResult | None
+    notes: tuple[str, ...]
+
+
+class CdsEngine:
+    def __init__(
+        self,
+        mapper: MedicationMapper,
+        knowledge: InteractionSource,
+        settings: Settings,
+        fhir_client_factory: FhirClientFactory | None = None,
+        card_options: CardOptions | None = None,
+    ) -> None:
+        self.mapper = mapper
+        self.knowledge = knowledge
+        self.settings = settings
+        self.fhir_client_factory = fhir_client_factory or self._default_client
+        self.card_options = card_options or CardOptions()
+
+    def evaluate(self, service: ServiceDefinition, body: Any) -> HookOutcome:
+        """Raises `RequestError` (400) or `MedicationDataUnavailable` (412)."""
+        request = parse_hook_request(body, service)
+        limit = self.settings.max_medications
+        order_resources = list(resources_in(request.context[service.orders_field], limit))
+        client = self.fhir_client_factory(request) if request.fhir_server else None
+        current = gather_current_medications(
+            request,
+            service,
+            client.search if client else None,
+            self.settings.no_medication_data,
+            limit,
+        )
+        reader = MedicationReader(
+            self.mapper,
+            medication_index(order_resources + list(current.other_resources)),
+            client.read if client else None,
+        )
+        origin = f"context.{service.orders_field}"
+        drafts = [
+            reader.read(r, Role.DRAFT, origin)
+            for r in order_resources
+            if r.get("resourceType") in ORDER_TYPES
+        ]
+        draft_refs = {d.reference for d in drafts if d.reference}
+        room = max(0, limit - len(drafts))
+        current_meds = [
+            reader.read(resource, Role.CURRENT, where)
+            for resource, where in current.medications[:room]
+            if resource.get("status") not in NOT_TAKEN_STATUSES
+            and _reference(resource) not in draft_refs
+        ]
+        advised = _advised(drafts, request, service)
+        notes = request.notes + current.notes
+        if not advised:
+            return HookOutcome({"cards": []}, request, (), (), None, notes)
+        others = [d for d in drafts if d not in advised] + current_meds
+        result = check_interactions(advised, others, self.knowledge, self.settings.min_card_tier)
+        cards = cards_for(result, medications_checked=current.complete, options=self.card_options)
+        return HookOutcome({"cards": cards}, request, tuple(advised), tuple(others), result, notes)
+
+    def _default_client(self, request: HookRequest) -> FhirClient:
+        token = request.fhir_authorization.access_token if request.fhir_authorization else None
+        return FhirClient(
+            request.fhir_server or "",
+            token,
+            connect_timeout_s=self.settings.fhir_connect_timeout_s,
+            read_timeout_s=self.settings.fhir_read_timeout_s,
+            max_pages=self.settings.fhir_max_pages,
+            max_entries=self.settings.max_medications,
+        )
+
+
+def _advised(
+    drafts: list[PrescribedMedication], request: HookRequest, service: ServiceDefinition
+) -> list[PrescribedMedication]:
+    if not service.requires_selections:
+        return drafts
+    selections = {_relative(s) for s in request.context.get("selections", [])}
+    return [d for d in drafts if d.reference in selections]
+
+
+def _reference(resource: Mapping[str, Any]) -> str | None:
+    rid = resource.get("id")
+    return f"{resource.get('resourceType')}/{rid}" if isinstance(rid, str) and rid else None
+
+
+def _relative(reference: str) -> str:
+    parts = reference.rstrip("/").split("/")
+    return "/".join(parts[-2:])

@@ -1,0 +1,80 @@
+"""The CDS services this server offers, each declared once: id, hook, title, prefetch.
+
+The protocol layer (`cds_service.web`) serves discovery and dispatches hook calls from these
+declarations; nothing else in the code names a hook's id or its prefetch keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PATIENT_KEY = "patient"
+MEDICATION_REQUESTS_KEY = "medicationRequests"
+MEDICATION_STATEMENTS_KEY = "medicationStatements"
+
+# What the service needs to know about the patient besides the orders being written. The
+# medication keys are required for a complete check (fetched from the FHIR server when the EHR
+# does not prefetch them); the Patient is read when given but never fetched.
+PREFETCH: dict[str, str] = {
+    PATIENT_KEY: "Patient/{{context.patientId}}",
+    MEDICATION_REQUESTS_KEY: "MedicationRequest?patient={{context.patientId}}&status=active",
+    MEDICATION_STATEMENTS_KEY: "MedicationStatement?patient={{context.patientId}}&status=active",
+}
+CURRENT_MEDICATION_KEYS = (MEDICATION_REQUESTS_KEY, MEDICATION_STATEMENTS_KEY)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceDefinition:
+    id: str
+    hook: str
+    title: str
+    description: str
+    orders_field: str  # the context field holding the new orders
+    requires_selections: bool = False
+    prefetch: dict[str, str] = field(default_factory=lambda: dict(PREFETCH))
+
+    def discovery_entry(self) -> dict:
+        return {
+            "hook": self.hook,
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "prefetch": dict(self.prefetch),
+        }
+
+
+_DESCRIPTION = (
+    "Checks {what} against each other and against the patient's active medications for "
+    "drug-drug interactions, using curated knowledge (ANSM thesaurus, HL7 PDDI rules, DrugBank "
+    "interaction types). Each card names its source, its severity and how the medication codes "
+    "were mapped to ingredients."
+)
+
+SERVICES: tuple[ServiceDefinition, ...] = (
+    ServiceDefinition(
+        id="ddi-order-select",
+        hook="order-select",
+        title="Drug-drug interactions of the selected orders",
+        description=_DESCRIPTION.format(what="the medications just selected"),
+        orders_field="draftOrders",
+        requires_selections=True,
+    ),
+    ServiceDefinition(
+        id="ddi-order-sign",
+        hook="order-sign",
+        title="Drug-drug interactions of the orders being signed",
+        description=_DESCRIPTION.format(what="all draft medication orders"),
+        orders_field="draftOrders",
+    ),
+    ServiceDefinition(
+        id="ddi-medication-prescribe",
+        hook="medication-prescribe",
+        title="Drug-drug interactions of the prescription (legacy medication-prescribe hook)",
+        description=_DESCRIPTION.format(what="the medications being prescribed"),
+        orders_field="medications",
+    ),
+)
+
+
+def service_by_id(service_id: str) -> ServiceDefinition | None:
+    return next((s for s in SERVICES if s.id == service_id), None)

@@ -1,0 +1,88 @@
+"""The Flask application: `create_app(settings)` wires the core to HTTP.
+
+Blueprints: `hooks` (CDS Hooks discovery, hook calls, feedback) and `health` (/healthz,
+/readyz). Settings are passed in (tests) or read from the environment (`ddi-cds serve`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Flask, Response, current_app, request
+
+from cds_service.config import Settings
+from cds_service.drug_index import DrugIndex
+from cds_service.engine import CdsEngine, FhirClientFactory
+from cds_service.feedback import FeedbackStore
+from cds_service.knowledge import KnowledgeBase
+from cds_service.mapping import MedicationMapper
+from cds_service.web.errors import register_error_handlers
+
+CORS_METHODS = "GET, POST, OPTIONS"
+CORS_HEADERS = "Authorization, Content-Type"
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """What the request handlers share: loaded once per process."""
+
+    settings: Settings
+    index: DrugIndex
+    knowledge: KnowledgeBase
+    engine: CdsEngine
+    feedback: FeedbackStore
+
+
+def create_app(
+    settings: Settings | None = None, fhir_client_factory: FhirClientFactory | None = None
+) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask(__name__.split(".")[0], instance_relative_config=True)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False
+    data_dir = settings.data_dir or Path(app.instance_path)
+    index = DrugIndex()
+    knowledge = KnowledgeBase()
+    engine = CdsEngine(MedicationMapper(index), knowledge, settings, fhir_client_factory)
+    app.extensions["ddi_cds"] = Runtime(
+        settings, index, knowledge, engine, FeedbackStore(data_dir / "feedback.sqlite")
+    )
+
+    from cds_service.web import health, hooks
+
+    app.register_blueprint(hooks.blueprint)
+    app.register_blueprint(health.blueprint)
+    register_error_handlers(app)
+    app.after_request(_cors)
+    app.before_request(_preflight)
+    if settings.auth_disabled:
+        logging.getLogger("cds_service.web").warning(
+            "--no-auth: EHR token checking is off (it does not exist yet in this version)"
+        )
+    return app
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["ddi_cds"]
+
+
+def _preflight() -> Response | None:
+    if request.method == "OPTIONS":
+        return Response(status=204)
+    return None
+
+
+def _cors(response: Response) -> Response:
+    allowed = runtime().settings.cors_allow_origin
+    origin = request.headers.get("Origin")
+    if allowed == "*":
+        response.headers["Access-Control-Allow-Origin"] = "*"
+    elif origin and origin in {o.strip() for o in allowed.split(",")}:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
+    response.headers["Access-Control-Allow-Methods"] = CORS_METHODS
+    response.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
+    response.headers["Access-Control-Max-Age"] = "600"
+    return response

@@ -1,0 +1,68 @@
+"""CDS Hooks endpoints: discovery, the hook call, feedback. Protocol only: the clinical work is
+`CdsEngine.evaluate`."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+
+from flask import Blueprint, Response, jsonify, request
+
+from cds_service.feedback import parse_feedback
+from cds_service.protocol import RequestError
+from cds_service.services import SERVICES, ServiceDefinition, service_by_id
+from cds_service.web import runtime
+from cds_service.web.errors import operation_outcome, read_json_body
+
+blueprint = Blueprint("hooks", __name__, url_prefix="/cds-services")
+log = logging.getLogger("cds_service.hooks")
+
+
+@blueprint.get("")
+def discovery() -> Response:
+    return jsonify({"services": [s.discovery_entry() for s in SERVICES]})
+
+
+@blueprint.post("/<service_id>")
+def call_hook(service_id: str) -> Response:
+    service = _service(service_id)
+    started = time.perf_counter()
+    body = read_json_body(request, runtime().settings.max_json_depth)
+    outcome = runtime().engine.evaluate(service, body)
+    log.info(
+        "hook %s instance=%s patient=%s cards=%d notes=%d in %.1f ms",
+        service.id,
+        outcome.request.hook_instance[:64],
+        pseudonym(outcome.request.patient_id),
+        len(outcome.response["cards"]),
+        len(outcome.notes),
+        (time.perf_counter() - started) * 1000,
+    )
+    return jsonify(outcome.response)
+
+
+@blueprint.post("/<service_id>/feedback")
+def feedback(service_id: str) -> Response:
+    service = _service(service_id)
+    items = parse_feedback(read_json_body(request, runtime().settings.max_json_depth))
+    try:
+        runtime().feedback.append(service.id, items)
+    except Exception:  # any storage failure: tell the EHR to resend, acknowledge nothing
+        log.exception("feedback could not be stored")
+        return operation_outcome(503, "feedback could not be stored; nothing was kept, resend it")
+    log.info("feedback %s: %d item(s) stored", service.id, len(items))
+    return jsonify({})
+
+
+def _service(service_id: str) -> ServiceDefinition:
+    service = service_by_id(service_id)
+    if service is None:
+        known = ", ".join(s.id for s in SERVICES)
+        raise RequestError(f"no CDS service {service_id[:80]!r}; known: {known}", status=404)
+    return service
+
+
+def pseudonym(patient_id: str) -> str:
+    """A stable, non-reversible tag for logs: the patient id itself is never logged."""
+    return hashlib.sha256(patient_id.encode()).hexdigest()[:12]

@@ -1,0 +1,361 @@
+"""The hook pipeline without HTTP: which pairs are checked, and what the cards say."""
+
+import copy
+from dataclasses import replace
+
+import pytest
+
+from cds_service.config import NoMedicationDataPolicy, Settings
+from cds_service.current_medications import MedicationDataUnavailable
+from cds_service.engine import CdsEngine
+from cds_service.knowledge import Severity, default_knowledge_base
+from cds_service.orders import READ_AS_LENIENT, READ_AS_R4
+from cds_service.protocol import RequestError
+from cds_service.services import service_by_id
+from tests.conftest import hook_request, medication_request, rxnorm
+
+WARFARIN, IBUPROFEN, ASPIRIN = "855288", "310965", "1191"
+DIGOXIN, CYCLOSPORINE, ACETAMINOPHEN = "3407", "3008", "161"
+SIGN, SELECT = service_by_id("ddi-order-sign"), service_by_id("ddi-order-select")
+
+
+@pytest.fixture(scope="module")
+def engine(mapper):
+    return CdsEngine(mapper, default_knowledge_base(), Settings())
+
+
+def pairs(outcome) -> set[frozenset]:
+    return {frozenset((p.ingredient_a.name, p.ingredient_b.name)) for p in outcome.result.pairs}
+
+
+def test_order_sign_checks_drafts_against_each_other_and_current(engine):
+    body = hook_request(
+        "order-sign",
+        [medication_request(WARFARIN, rid="w"), medication_request(DIGOXIN, rid="d")],
+        current=[
+            medication_request(IBUPROFEN, rid="i", status="active"),
+            medication_request(CYCLOSPORINE, rid="c", status="active"),
+        ],
+    )
+    outcome = engine.evaluate(SIGN, body)
+    assert pairs(outcome) == {
+        frozenset({"warfarin", "ibuprofen"}),
+        frozenset({"digoxin", "cyclosporine"}),
+    }
+    assert len(outcome.response["cards"]) == 2
+
+
+def test_order_select_advises_only_about_the_selection(engine):
+    drafts = [medication_request(DIGOXIN, rid="d"), medication_request(WARFARIN, rid="w")]
+    current = [
+        medication_request(IBUPROFEN, rid="i", status="active"),
+        medication_request(CYCLOSPORINE, rid="c", status="active"),
+    ]
+    outcome = engine.evaluate(SELECT, hook_request("order-select", drafts, current=current))
+    # warfarin + ibuprofen is real but warfarin is not the selected order
+    assert pairs(outcome) == {frozenset({"digoxin", "cyclosporine"})}
+
+
+def test_a_pair_is_one_card_however_many_orders_carry_it(engine):
+    drafts = [medication_request(WARFARIN, rid="w"), medication_request(IBUPROFEN, rid="i1")]
+    current = [
+        medication_request(IBUPROFEN, rid="i2", status="active"),
+        medication_request("5640", rid="i3", status="active"),
+    ]
+    outcome = engine.evaluate(SIGN, hook_request("order-sign", drafts, current=current))
+    (pair,) = outcome.result.pairs
+    assert {m.reference for m in pair.medications} == {
+        "MedicationRequest/w",
+        "MedicationRequest/i1",
+        "MedicationRequest/i2",
+        "MedicationRequest/i3",
+    }
+    assert len(outcome.response["cards"]) == 1
+
+
+def test_combination_product_ingredients_are_not_paired_with_each_other(engine):
+    # buprenorphine + naloxone is graded contraindicated, yet Suboxone film combines them
+    suboxone = medication_request("1010600", rid="s")
+    outcome = engine.evaluate(SIGN, hook_request("order-sign", [suboxone], current=[]))
+    assert outcome.result.pairs == () and outcome.response == {"cards": []}
+    naloxone = medication_request("7242", rid="n", status="active")  # naloxone IN
+    outcome = engine.evaluate(SIGN, hook_request("order-sign", [suboxone], current=[naloxone]))
+    assert pairs(outcome) == {frozenset({"buprenorphine", "naloxone"})}
+
+
+def test_stopped_and_entered_in_error_medications_are_not_current(engine):
+    current = [
+        medication_request(IBUPROFEN, rid="i", status="stopped"),
+        medication_request(IBUPROFEN, rid="j", status="entered-in-error"),
+    ]
+    body = hook_request("order-sign", [medication_request(WARFARIN, rid="w")], current=current)
+    assert engine.evaluate(SIGN, body).response == {"cards": []}
+
+
+def test_min_tier_is_configurable(mapper):
+    strict = CdsEngine(mapper, default_knowledge_base(), Settings(min_card_tier=Severity.AVOID))
+    drafts = [medication_request(DIGOXIN, rid="d")]
+    current = [medication_request(CYCLOSPORINE, rid="c", status="active")]
+    body = hook_request("order-sign", drafts, current=current)
+    assert strict.evaluate(SIGN, body).response == {"cards": []}  # precaution only
+    everything = CdsEngine(
+        mapper, default_knowledge_base(), Settings(min_card_tier=Severity.INFORMATIONAL)
+    )
+    body = hook_request(
+        "order-sign",
+        [medication_request(ACETAMINOPHEN, rid="a")],
+        current=[medication_request(WARFARIN, rid="w", status="active")],
+    )
+    assert len(everything.evaluate(SIGN, body).response["cards"]) >= 1
+
+
+@pytest.mark.parametrize(
+    ("severity", "indicator"),
+    [(Severity.AVOID, "warning"), (Severity.PRECAUTION, "info")],
+)
+def test_indicator_follows_the_most_severe_record(engine, severity, indicator):
+    pair = {Severity.AVOID: (WARFARIN, IBUPROFEN), Severity.PRECAUTION: (DIGOXIN, CYCLOSPORINE)}
+    a, b = pair[severity]
+    body = hook_request(
+        "order-sign",
+        [medication_request(a, rid="a")],
+        current=[medication_request(b, rid="b", status="active")],
+    )
+    (card,) = engine.evaluate(SIGN, body).response["cards"]
+    assert card["indicator"] == indicator
+
+
+def test_contraindicated_pair_is_critical_with_one_recommended_removal(engine):
+    # sildenafil + nitroglycerin: contraindicated in the ANSM thesaurus
+    body = hook_request(
+        "order-sign",
+        [medication_request("136411", rid="s")],
+        current=[medication_request("4917", rid="n", status="active")],
+    )
+    (card,) = engine.evaluate(SIGN, body).response["cards"]
+    assert card["indicator"] == "critical"
+    assert [s.get("isRecommended") for s in card["suggestions"]] == [True]
+
+
+def test_card_detail_traces_source_severity_management_and_mapping(engine):
+    body = hook_request(
+        "order-sign",
+        [medication_request(WARFARIN, rid="w")],
+        current=[medication_request(IBUPROFEN, rid="i", status="active")],
+    )
+    (card,) = engine.evaluate(SIGN, body).response["cards"]
+    detail = card["detail"]
+    assert "ANSM" in card["source"]["label"] and card["source"]["url"].startswith("https://")
+    assert "severity *Association DECONSEILLEE*" in detail
+    assert "What to do:" in detail
+    assert "RxNorm 855288" in detail and "ingredient warfarin (RxNorm 11289)" in detail
+    assert "RxNorm 310965" in detail and "ingredient ibuprofen (RxNorm 5640)" in detail
+    assert f"read as {READ_AS_R4}" in detail
+    assert {r["display"] for r in card["overrideReasons"]} and all(
+        r["system"] and r["code"] for r in card["overrideReasons"]
+    )
+
+
+def test_ehr_text_cannot_inject_markdown(engine):
+    draft = medication_request(WARFARIN, rid="w")
+    draft["medicationCodeableConcept"]["text"] = "[click](http://evil.example) *x*"
+    body = hook_request(
+        "order-sign", [draft], current=[medication_request(IBUPROFEN, rid="i", status="active")]
+    )
+    (card,) = engine.evaluate(SIGN, body).response["cards"]
+    assert "\\[click\\](http://evil.example) \\*x\\*" in card["detail"]
+
+
+def test_unmapped_medications_get_one_info_card(engine):
+    unknown = medication_request("99999999", rid="u")
+    weird = {
+        "resourceType": "MedicationRequest",
+        "id": "t",
+        "status": "active",
+        "medicationCodeableConcept": {"text": "grandma's herbal tea"},
+    }
+    body = hook_request("order-sign", [unknown], current=[weird])
+    (card,) = engine.evaluate(SIGN, body).response["cards"]
+    assert card["indicator"] == "info"
+    assert card["summary"].startswith("2 medications could not be checked")
+    assert "RxNorm code 99999999 is not in" in card["detail"]
+    assert "not checked" in card["detail"]
+
+
+def test_non_medication_orders_are_ignored(engine):
+    nutrition = {"resourceType": "NutritionOrder", "id": "n", "status": "draft"}
+    body = hook_request("order-sign", [nutrition], current=[])
+    assert engine.evaluate(SIGN, body).response == {"cards": []}
+
+
+def test_contained_and_bundled_medications_are_followed(engine):
+    contained = {
+        "resourceType": "MedicationRequest",
+        "id": "w",
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "contained": [{"resourceType": "Medication", "id": "m", "code": rxnorm(WARFARIN)}],
+        "medicationReference": {"reference": "#m"},
+    }
+    in_bundle = {
+        "resourceType": "MedicationRequest",
+        "id": "i",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "medicationReference": {"reference": "Medication/ibu"},
+    }
+    body = hook_request("order-sign", [contained], current=[in_bundle])
+    body["prefetch"]["medicationRequests"]["entry"].append(
+        {"resource": {"resourceType": "Medication", "id": "ibu", "code": rxnorm(IBUPROFEN)}}
+    )
+    outcome = engine.evaluate(SIGN, body)
+    assert pairs(outcome) == {frozenset({"warfarin", "ibuprofen"})}
+
+
+def test_stu3_and_dstu2_shapes_are_read_leniently(engine):
+    dstu2 = {
+        "resourceType": "MedicationOrder",
+        "id": "w",
+        "status": "draft",
+        "medicationCodeableConcept": rxnorm(WARFARIN),
+        "dosageInstruction": [{"timing": {"repeat": {"periodUnits": "d"}}}],
+    }
+    body = hook_request(
+        "order-sign", [dstu2], current=[medication_request(IBUPROFEN, rid="i", status="active")]
+    )
+    outcome = engine.evaluate(SIGN, body)
+    (draft,) = outcome.advised
+    assert draft.read_as == READ_AS_LENIENT and draft.reference == "MedicationOrder/w"
+    assert pairs(outcome) == {frozenset({"warfarin", "ibuprofen"})}
+
+
+def test_null_prefetch_means_no_current_medications(engine):
+    body = hook_request("order-sign", [medication_request(WARFARIN, rid="w")])
+    body["prefetch"] = {"medicationRequests": None, "medicationStatements": None}
+    assert engine.evaluate(SIGN, body).response == {"cards": []}
+
+
+def test_absent_prefetch_without_fhir_server_follows_the_policy(mapper, engine):
+    body = hook_request("order-sign", [medication_request(WARFARIN, rid="w")])
+    (card,) = engine.evaluate(SIGN, body).response["cards"]
+    assert card["summary"].startswith("Current medications not available")
+    strict = CdsEngine(
+        mapper,
+        default_knowledge_base(),
+        Settings(no_medication_data=NoMedicationDataPolicy.PRECONDITION_FAILED),
+    )
+    with pytest.raises(MedicationDataUnavailable, match="no fhirServer"):
+        strict.evaluate(SIGN, body)
+
+
+class RecordingClient:
+    def __init__(self, results: dict[str, list] | Exception):
+        self.results, self.queries = results, []
+
+    def search(self, query):
+        self.queries.append(query)
+        if isinstance(self.results, Exception):
+            raise self.results
+        return self.results[query.split("?")[0]]
+
+    def read(self, reference):
+        raise AssertionError("no read expected")
+
+
+def test_operation_outcome_in_prefetch_is_not_data_and_is_fetched(mapper):
+    client = RecordingClient(
+        {
+            "MedicationRequest": [medication_request(IBUPROFEN, rid="i", status="active")],
+            "MedicationStatement": [],
+        }
+    )
+    engine = CdsEngine(mapper, default_knowledge_base(), Settings(), lambda request: client)
+    body = hook_request(
+        "order-sign", [medication_request(WARFARIN, rid="w")], fhirServer="https://ehr.example/fhir"
+    )
+    body["prefetch"] = {"medicationRequests": {"resourceType": "OperationOutcome", "issue": []}}
+    outcome = engine.evaluate(SIGN, body)
+    assert client.queries == [
+        "MedicationRequest?patient=p1&status=active",
+        "MedicationStatement?patient=p1&status=active",
+    ]
+    assert pairs(outcome) == {frozenset({"warfarin", "ibuprofen"})}
+
+
+def test_failed_fetch_is_precondition_failed(mapper):
+    client = RecordingClient(RuntimeError("the FHIR server answered HTTP 401"))
+    engine = CdsEngine(mapper, default_knowledge_base(), Settings(), lambda request: client)
+    body = hook_request(
+        "order-sign", [medication_request(WARFARIN, rid="w")], fhirServer="https://ehr.example/fhir"
+    )
+    with pytest.raises(MedicationDataUnavailable, match="HTTP 401"):
+        engine.evaluate(SIGN, body)
+
+
+def test_patient_id_is_url_encoded_into_the_template(mapper):
+    client = RecordingClient({"MedicationRequest": [], "MedicationStatement": []})
+    engine = CdsEngine(mapper, default_knowledge_base(), Settings(), lambda request: client)
+    body = hook_request(
+        "order-sign", [medication_request(WARFARIN, rid="w")], fhirServer="https://ehr.example/fhir"
+    )
+    body["context"]["patientId"] = "a&b=c"
+    engine.evaluate(SIGN, body)
+    assert client.queries[0] == "MedicationRequest?patient=a%26b%3Dc&status=active"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda b: b.pop("hook"), "hook must be a non-empty string"),
+        (lambda b: b.update(hook="patient-view"), "answers the 'order-sign' hook"),
+        (lambda b: b.pop("hookInstance"), "hookInstance must be"),
+        (lambda b: b.update(context="x"), "context must be a JSON object"),
+        (lambda b: b["context"].pop("patientId"), "context.patientId"),
+        (lambda b: b["context"].update(draftOrders=7), "context.draftOrders must be a FHIR Bundle"),
+        (lambda b: b.update(fhirServer="ftp://x"), "fhirServer must be an http(s) URL"),
+        (
+            lambda b: b.update(
+                fhirAuthorization={
+                    "access_token": "t",
+                    "token_type": "Bearer",
+                    "scope": "s",
+                    "subject": "x",
+                }
+            ),
+            "cds-r-1",
+        ),
+        (lambda b: b.update(prefetch=[]), "prefetch must be a JSON object"),
+    ],
+)
+def test_bad_requests_say_what_is_wrong(engine, change, message):
+    body = hook_request("order-sign", [medication_request(WARFARIN, rid="w")], current=[])
+    change(body)
+    with pytest.raises(RequestError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        engine.evaluate(SIGN, body)
+
+
+def test_order_select_requires_selections(engine):
+    body = hook_request("order-select", [medication_request(WARFARIN, rid="w")], current=[])
+    body["context"].pop("selections")
+    with pytest.raises(RequestError, match="selections"):
+        engine.evaluate(SELECT, body)
+
+
+def test_engine_never_mutates_the_request(engine):
+    body = hook_request(
+        "order-sign",
+        [medication_request(WARFARIN, rid="w")],
+        current=[medication_request(IBUPROFEN, rid="i", status="active")],
+    )
+    before = copy.deepcopy(body)
+    engine.evaluate(SIGN, body)
+    assert body == before
+
+
+def test_medication_limit_is_applied(mapper):
+    small = CdsEngine(mapper, default_knowledge_base(), replace(Settings(), max_medications=3))
+    drafts = [medication_request(WARFARIN, rid=f"w{n}") for n in range(10)]
+    outcome = small.evaluate(SIGN, hook_request("order-sign", drafts, current=[]))
+    assert len(outcome.advised) == 3

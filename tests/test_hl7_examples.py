@@ -1,0 +1,132 @@
+"""Every hook request HL7 published (PDDI CDS guide, hooks library) gets a 200 with its cards."""
+
+import json
+
+import pytest
+
+from cds_service.services import SERVICES
+from tests.conftest import EXAMPLES
+
+SERVICE_FOR_HOOK = {s.hook: s.id for s in SERVICES}
+WARFARIN_NSAID = ("warfarin", "ketorolac")
+DIGOXIN_CYCLOSPORINE = ("digoxin", "cyclosporine")
+
+# file -> the interacting ingredient pairs (unordered) and their indicators, as the guide intends
+EXPECTED = {
+    "digoxin-cyclosporine-order-select-coordination.json": {DIGOXIN_CYCLOSPORINE: "info"},
+    "digoxin-cyclosporine-order-select-no-coordination.json": {DIGOXIN_CYCLOSPORINE: "info"},
+    "digoxin-cyclosporine-order-sign-coordination.json": {DIGOXIN_CYCLOSPORINE: "info"},
+    "digoxin-cyclosporine-order-sign-no-coordination.json": {DIGOXIN_CYCLOSPORINE: "info"},
+    "multi-update-draft-orders-1.json": {WARFARIN_NSAID: "info"},
+    "multi-update-draft-orders-2.json": {DIGOXIN_CYCLOSPORINE: "info"},
+    "multi-update-draft-orders-3.json": {WARFARIN_NSAID: "info"},
+    "multi-update-draft-orders-4.json": {DIGOXIN_CYCLOSPORINE: "info"},
+    "request-digoxin-cyclosporine-scenario-01.json": {DIGOXIN_CYCLOSPORINE: "info"},
+    "request-digoxin-cyclosporine-scenario-02.json": {DIGOXIN_CYCLOSPORINE: "info"},
+    "request-digoxin-cyclosporine-scenario-03.json": {DIGOXIN_CYCLOSPORINE: "info"},
+    "request-digoxin-cyclosporine-scenario-04.json": {DIGOXIN_CYCLOSPORINE: "info"},
+    # ANSM grades oral anticoagulant + NSAID "association déconseillée" (avoid -> warning)
+    "request-warfarin-nsaid-scenario-01.json": {("warfarin", "diclofenac"): "warning"},
+    "request-warfarin-nsaid-scenario-02.json": {("warfarin", "ibuprofen"): "warning"},
+    "request-warfarin-nsaid-scenario-03.json": {("warfarin", "ibuprofen"): "warning"},
+    "request-warfarin-nsaid-scenario-04.json": {("warfarin", "ibuprofen"): "warning"},
+    "request-warfarin-nsaid-scenario-05.json": {
+        ("warfarin", "ibuprofen"): "warning",
+        ("spironolactone", "ibuprofen"): "info",
+    },
+    "warfarin-nsaids-order-select-coordination.json": {WARFARIN_NSAID: "info"},
+    "warfarin-nsaids-order-select-no-coordination.json": {WARFARIN_NSAID: "info"},
+    "warfarin-nsaids-order-sign-coordination.json": {WARFARIN_NSAID: "info"},
+    "warfarin-nsaids-order-sign-no-coordination.json": {WARFARIN_NSAID: "info"},
+}
+PDDI_FILES = sorted(p.name for p in (EXAMPLES / "pddi-cds").glob("*.json"))
+LIBRARY_FILES = sorted(p.name for p in (EXAMPLES / "hooks-library").glob("*.json"))
+
+
+def pair_of(card: dict) -> frozenset:
+    names = card["detail"].split("\n", 1)[0].removeprefix("### Known interaction: ")
+    return frozenset(names.split(" + "))
+
+
+def test_every_pddi_example_has_an_expectation():
+    assert set(PDDI_FILES) == set(EXPECTED)
+    assert len(PDDI_FILES) == 21
+
+
+@pytest.mark.parametrize("name", PDDI_FILES)
+def test_pddi_example_gives_its_interaction_cards(client, schema_validator, name):
+    body = json.loads((EXAMPLES / "pddi-cds" / name).read_text())
+    response = client.post(f"/cds-services/{SERVICE_FOR_HOOK[body['hook']]}", json=body)
+    assert response.status_code == 200, response.json
+    schema_validator("response", response.json)
+    cards = response.json["cards"]
+    found = {pair_of(c): c["indicator"] for c in cards if c["detail"].startswith("### Known")}
+    assert found == {frozenset(pair): indicator for pair, indicator in EXPECTED[name].items()}
+    assert all(c["uuid"] and len(c["summary"]) < 140 for c in cards)
+
+
+def test_topical_diclofenac_card_notes_the_route(client):
+    body = json.loads(
+        (EXAMPLES / "pddi-cds" / "request-warfarin-nsaid-scenario-01.json").read_text()
+    )
+    (card,) = client.post("/cds-services/ddi-medication-prescribe", json=body).json["cards"]
+    assert "Diclofenac + warfarin" in card["summary"]
+    assert "by the topical route" in card["detail"]
+    assert "Topical Gel" in card["detail"]
+
+
+def test_retired_rxnorm_code_is_mapped_from_its_display_and_says_so(client):
+    # the guide's warfarin 0.5 MG tablet (855350) has left RxNorm; its display still names it
+    body = json.loads(
+        (EXAMPLES / "pddi-cds" / "warfarin-nsaids-order-sign-coordination.json").read_text()
+    )
+    (card,) = client.post("/cds-services/ddi-order-sign", json=body).json["cards"]
+    assert "Warfarin Sodium 0.5 MG Oral Tablet" in card["detail"]
+    assert "clinical drug name" in card["detail"]
+    assert "confidence: text" in card["detail"]
+
+
+def test_drafts_with_ids_get_a_delete_suggestion(client, schema_validator):
+    body = json.loads(
+        (EXAMPLES / "pddi-cds" / "warfarin-nsaids-order-select-coordination.json").read_text()
+    )
+    (card,) = client.post("/cds-services/ddi-order-select", json=body).json["cards"]
+    assert card["selectionBehavior"] == "at-most-one"
+    (suggestion,) = card["suggestions"]
+    (action,) = suggestion["actions"]
+    assert action == {
+        "type": "delete",
+        "description": action["description"],
+        "resourceId": "MedicationRequest/ketorolac-draft-order-test",
+    }
+
+
+def test_drafts_without_ids_get_no_suggestion(client):
+    # the medication-prescribe scenarios' drafts have ids; strip them as some EHRs send them
+    body = json.loads(
+        (EXAMPLES / "pddi-cds" / "request-warfarin-nsaid-scenario-02.json").read_text()
+    )
+    for entry in body["context"]["medications"]["entry"]:
+        entry.pop("id", None)
+    (card, *_) = client.post("/cds-services/ddi-medication-prescribe", json=body).json["cards"]
+    assert "suggestions" not in card and "selectionBehavior" not in card
+
+
+@pytest.mark.parametrize("name", LIBRARY_FILES)
+def test_hooks_library_context_examples_are_answered(client, schema_validator, name):
+    """The hooks library publishes contexts only: wrapped in a minimal request, as an EHR with
+    no prefetch and no FHIR server would send them. Their amoxicillin/clavulanate and
+    azithromycin orders do not interact; the answer says the current medications were not
+    available."""
+    context = json.loads((EXAMPLES / "hooks-library" / name).read_text())["context"]
+    hook = name.split("-0")[0]
+    body = {
+        "hook": hook,
+        "hookInstance": "5b0c6f5e-2a7e-4d8e-9d8c-0c2b1c3d4e5f",
+        "context": context,
+    }
+    response = client.post(f"/cds-services/{SERVICE_FOR_HOOK[hook]}", json=body)
+    assert response.status_code == 200, response.json
+    schema_validator("response", response.json)
+    summaries = [c["summary"] for c in response.json["cards"]]
+    assert summaries == ["Current medications not available: only the new orders were checked"]
