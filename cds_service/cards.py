@@ -59,15 +59,21 @@ class CardOptions:
 
 
 def cards_for(
-    result: CheckResult, *, medications_checked: bool = True, options: CardOptions | None = None
+    result: CheckResult,
+    *,
+    medications_checked: bool = True,
+    medications_dropped_beyond: int | None = None,
+    options: CardOptions | None = None,
 ) -> list[dict]:
-    """Interaction cards, then one card for what could not be checked (if anything)."""
+    """Interaction cards, then one card per reason the check is incomplete (if any)."""
     options = options or CardOptions()
     cards = [interaction_card(pair, options) for pair in result.pairs]
     if result.unmapped:
         cards.append(unmapped_card(result.unmapped, options))
     if not medications_checked:
         cards.append(no_current_medications_card(options))
+    if medications_dropped_beyond is not None:
+        cards.append(too_many_medications_card(medications_dropped_beyond, options))
     return cards
 
 
@@ -135,6 +141,20 @@ def no_current_medications_card(options: CardOptions) -> dict:
             "server to read them from, so the new orders were checked **only against each "
             "other**. Interactions with the medications the patient already takes were not "
             "checked."
+        ),
+        "source": {"label": SERVICE_LABEL},
+    }
+
+
+def too_many_medications_card(limit: int, options: CardOptions) -> dict:
+    return {
+        "uuid": options.new_id(),
+        "summary": f"Not all medications were checked: only the first {limit} were read",
+        "indicator": "info",
+        "detail": (
+            f"The request carried more than {limit} medication resources (draft orders and "
+            f"current medications together). Only the first {limit} were checked for "
+            "interactions; **the others were not checked**."
         ),
         "source": {"label": SERVICE_LABEL},
     }

@@ -33,6 +33,7 @@ class CurrentMedicationData:
     other_resources: tuple[Mapping[str, Any], ...]  # e.g. Medications that orders refer to
     complete: bool  # False: the current medications could not be checked
     notes: tuple[str, ...] = ()
+    truncated: bool = False  # more medications were sent than the service reads
 
 
 def gather_current_medications(
@@ -46,8 +47,14 @@ def gather_current_medications(
     others: list[Mapping[str, Any]] = []
     notes: list[str] = []
 
+    truncated = False
+
     def take(value: Any, origin: str) -> None:
-        for resource in resources_in(value, limit):
+        nonlocal truncated
+        for resource in resources_in(value, limit + 1):
+            if len(medications) + len(others) >= limit:
+                truncated = True
+                return
             if resource.get("resourceType") in CURRENT_TYPES:
                 medications.append((resource, origin))
             else:
@@ -85,7 +92,7 @@ def gather_current_medications(
                     + ") and the request names no fhirServer to fetch them from"
                 )
             return CurrentMedicationData(
-                tuple(medications), tuple(others), complete=False, notes=tuple(notes)
+                tuple(medications), tuple(others), False, tuple(notes), truncated
             )
         for key in missing:
             query = fill_template(service.prefetch[key], request.context)
@@ -95,7 +102,7 @@ def gather_current_medications(
                 raise MedicationDataUnavailable(f"{key} could not be fetched: {error}") from None
             take(fetched, f"FHIR server ({key})")
             notes.append(f"{key} fetched from the FHIR server")
-    return CurrentMedicationData(tuple(medications), tuple(others), True, tuple(notes))
+    return CurrentMedicationData(tuple(medications), tuple(others), True, tuple(notes), truncated)
 
 
 def fill_template(template: str, context: Mapping[str, Any]) -> str:

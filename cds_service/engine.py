@@ -62,7 +62,9 @@ class CdsEngine:
         """Raises `RequestError` (400) or `MedicationDataUnavailable` (412)."""
         request = parse_hook_request(body, service)
         limit = self.settings.max_medications
-        order_resources = list(resources_in(request.context[service.orders_field], limit))
+        order_resources = list(resources_in(request.context[service.orders_field], limit + 1))
+        truncated = len(order_resources) > limit
+        del order_resources[limit:]
         client = self.fhir_client_factory(request) if request.fhir_server else None
         current = gather_current_medications(
             request,
@@ -84,6 +86,7 @@ class CdsEngine:
         ]
         draft_refs = {d.reference for d in drafts if d.reference}
         room = max(0, limit - len(drafts))
+        truncated = truncated or current.truncated or len(current.medications) > room
         current_meds = [
             reader.read(resource, Role.CURRENT, where)
             for resource, where in current.medications[:room]
@@ -96,7 +99,12 @@ class CdsEngine:
             return HookOutcome({"cards": []}, request, (), (), None, notes)
         others = [d for d in drafts if d not in advised] + current_meds
         result = check_interactions(advised, others, self.knowledge, self.settings.min_card_tier)
-        cards = cards_for(result, medications_checked=current.complete, options=self.card_options)
+        cards = cards_for(
+            result,
+            medications_checked=current.complete,
+            medications_dropped_beyond=limit if truncated else None,
+            options=self.card_options,
+        )
         return HookOutcome({"cards": cards}, request, tuple(advised), tuple(others), result, notes)
 
     def _default_client(self, request: HookRequest) -> FhirClient:

@@ -254,6 +254,13 @@ def _texts(concept: Mapping, codings: list) -> list[str]:
 def _label(concept: Mapping, codings: list) -> str:
     for text in _texts(concept, codings):
         return _clip(text)
+    for coding in codings:  # no text at all: name the medication by its code
+        if isinstance(coding, Mapping) and isinstance(coding.get("code"), str):
+            system = coding.get("system")
+            kind = (
+                "RxNorm" if system in RXNORM_SYSTEMS else "NDC" if system in NDC_SYSTEMS else "code"
+            )
+            return _clip(f"{kind} {coding['code']}")
     return ""
 
 

@@ -205,6 +205,6 @@ def _fhir_authorization(body: Mapping[str, Any]) -> FhirAuthorization | None:
 def _kind(value: Any) -> str:
     if value is None:
         return "missing or null"
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
-        type(value), f"a {type(value).__name__}"
-    )
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+    names |= {int: "a number", float: "a number"}
+    return names.get(type(value), f"a {type(value).__name__}")

@@ -1,0 +1,235 @@
+"""A FHIR server stand-in on loopback, for tests that need the service to fetch over HTTP.
+
+Standard library only: a `ThreadingHTTPServer` on 127.0.0.1, port 0 (the kernel picks a free
+port), served from a background thread. What it answers is configured per test on the object:
+
+* searches ``MedicationRequest?...`` and ``MedicationStatement?...`` answer a ``searchset``
+  Bundle of ``medication_requests`` / ``medication_statements``, ``page_size`` entries a page;
+  when there are more, the Bundle has a ``next`` link to the following page on this server,
+  in HAPI's shape (``<base>?_getpages=<type>&_getpagesoffset=<n>&_count=<page_size>``);
+* reads ``Medication/<id>`` answer ``medications[id]`` (404 with an OperationOutcome if absent);
+* ``fault`` makes every request fail in one way: 401, 500, a 200 whose body is not JSON, or a
+  stall (no answer for ``stall_s`` seconds, longer than the client's read timeout).
+
+Every request is recorded (path with query, Authorization header) in ``requests``, so a test
+can assert that the bearer token was sent and which pages were followed.
+
+    with FhirStandIn(page_size=1) as fhir:
+        fhir.medication_requests = [ibuprofen_request]
+        ...  # call the service with fhirServer=fhir.base_url
+        assert fhir.requests[0].authorization == "Bearer secret"
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from enum import Enum
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+FHIR_JSON = "application/fhir+json"
+BASE_PATH = "/fhir"
+SEARCHABLE = ("MedicationRequest", "MedicationStatement")
+
+
+class Fault(Enum):
+    """How the stand-in misbehaves when `FhirStandIn.fault` is set."""
+
+    UNAUTHORIZED = "401"  # HTTP 401 with an OperationOutcome
+    SERVER_ERROR = "500"  # HTTP 500 with an OperationOutcome
+    GARBAGE = "garbage"  # HTTP 200, Content-Type FHIR JSON, a body that is not JSON
+    STALL = "stall"  # no answer for `stall_s` seconds, then the normal answer
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    method: str
+    path: str  # path and query as requested, e.g. "/fhir/MedicationRequest?patient=p1"
+    authorization: str | None  # the Authorization header, verbatim
+
+
+class FhirStandIn:
+    """A FHIR server stand-in; use as a context manager (starts on enter, stops on exit)."""
+
+    def __init__(self, *, page_size: int = 50, stall_s: float = 5.0) -> None:
+        self.page_size = page_size
+        self.stall_s = stall_s
+        self.medication_requests: list[dict[str, Any]] = []
+        self.medication_statements: list[dict[str, Any]] = []
+        self.medications: dict[str, dict[str, Any]] = {}  # Medication id -> resource
+        self.fault: Fault | None = None
+        self._requests: list[RecordedRequest] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> FhirStandIn:
+        handler = type("Handler", (_Handler,), {"standin": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="fhir-standin",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()  # wakes stalled handlers
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> FhirStandIn:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- what tests read and reset -----------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The FHIR base URL to give the service as `fhirServer` (no trailing slash)."""
+        if self._server is None:
+            raise RuntimeError("the FHIR stand-in is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}{BASE_PATH}"
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received so far, in order of arrival."""
+        with self._lock:
+            return list(self._requests)
+
+    def reset(self) -> None:
+        """Forget the recorded requests, the configured resources and the fault."""
+        with self._lock:
+            self._requests.clear()
+        self.medication_requests = []
+        self.medication_statements = []
+        self.medications = {}
+        self.fault = None
+
+    # --- answering (called by the handler threads) -------------------------------------------
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+    def _stall(self) -> None:
+        self._stopping.wait(self.stall_s)
+
+    def _answer(self, path_and_query: str) -> tuple[int, Any]:
+        """(status, JSON body) for a GET under the base path."""
+        parts = urlsplit(path_and_query)
+        if parts.path.rstrip("/") != BASE_PATH and not parts.path.startswith(BASE_PATH + "/"):
+            return 404, _outcome("not-found", f"no such path {parts.path}")
+        relative = parts.path[len(BASE_PATH) :].strip("/")
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        if not relative and "_getpages" in query:  # a page of an earlier search
+            return 200, self._page(
+                query["_getpages"],
+                int(query.get("_getpagesoffset", "0")),
+                int(query.get("_count", self.page_size)),
+            )
+        if relative in SEARCHABLE:
+            return 200, self._page(relative, 0, self.page_size)
+        kind, _, rid = relative.partition("/")
+        if kind == "Medication" and rid:
+            medication = self.medications.get(rid)
+            if medication is None:
+                return 404, _outcome("not-found", f"Medication/{rid} is not known")
+            return 200, medication
+        return 404, _outcome("not-supported", f"the stand-in does not serve {relative!r}")
+
+    def _page(self, resource_type: str, offset: int, count: int) -> dict[str, Any]:
+        everything = {
+            "MedicationRequest": self.medication_requests,
+            "MedicationStatement": self.medication_statements,
+        }.get(resource_type, [])
+        count = max(1, count)
+        page = everything[offset : offset + count]
+        bundle: dict[str, Any] = {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": len(everything),
+            "link": [{"relation": "self", "url": f"{self.base_url}/{resource_type}"}],
+            "entry": [
+                {
+                    "fullUrl": f"{self.base_url}/{r.get('resourceType')}/{r.get('id')}",
+                    "resource": r,
+                    "search": {"mode": "match"},
+                }
+                for r in page
+            ],
+        }
+        if offset + count < len(everything):
+            bundle["link"].append(
+                {
+                    "relation": "next",
+                    "url": f"{self.base_url}?_getpages={resource_type}"
+                    f"&_getpagesoffset={offset + count}&_count={count}",
+                }
+            )
+        return bundle
+
+
+class _Handler(BaseHTTPRequestHandler):
+    standin: FhirStandIn  # set on the subclass made by `FhirStandIn.start`
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        standin = self.standin
+        standin._record(RecordedRequest("GET", self.path, self.headers.get("Authorization")))
+        fault = standin.fault
+        if fault is Fault.STALL:
+            standin._stall()
+            if standin._stopping.is_set():
+                return
+        if fault is Fault.UNAUTHORIZED:
+            self._send(401, json.dumps(_outcome("login", "token rejected")).encode())
+        elif fault is Fault.SERVER_ERROR:
+            self._send(500, json.dumps(_outcome("exception", "stand-in failure")).encode())
+        elif fault is Fault.GARBAGE:
+            self._send(200, b"<html><body>502 Bad Gateway</body></html>\x00\xff not json")
+        else:
+            status, body = standin._answer(self.path)
+            self._send(status, json.dumps(body).encode())
+
+    def _send(self, status: int, body: bytes) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", FHIR_JSON)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (a stall)
+            self.close_connection = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: the requests are recorded on the stand-in instead."""
+
+
+def _outcome(code: str, text: str) -> dict[str, Any]:
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": code, "diagnostics": text}],
+    }

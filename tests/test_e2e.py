@@ -1,0 +1,444 @@
+"""End to end over real HTTP: `ddi-cds serve` runs as a subprocess, `requests` plays the EHR,
+`FhirStandIn` plays the EHR's FHIR server.
+
+One server process serves the module (fixture `served`); the tests that kill or signal a server
+start their own. Each server gets DDI_CDS_DATA_DIR in a temporary folder and a FHIR read timeout
+of 0.5 s (DDI_CDS_FHIR_READ_TIMEOUT_S), so the stalled-server case is quick. Every 200 answer of
+a hook call is validated against the project's response schema.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from jsonschema import Draft202012Validator, FormatChecker
+
+from cds_service.schemas import load_schema
+from tests.conftest import RXNORM
+from tests.fhir_standin import Fault, FhirStandIn
+
+CONSOLE_SCRIPT = Path(sys.executable).with_name("ddi-cds")
+URL_PREFIX = "ddi-cds: serving CDS Hooks on "
+STARTUP_TIMEOUT_S = 60.0
+READ_TIMEOUT_S = 0.5  # the service's FHIR read timeout in these tests
+HTTP_TIMEOUT_S = 30.0
+
+WARFARIN_SCD = "855288"  # warfarin sodium 1 MG Oral Tablet
+IBUPROFEN_SCD = "310965"  # ibuprofen 200 MG Oral Tablet
+LISINOPRIL_IN = "29046"  # no interaction with warfarin
+OVERRIDE_SYSTEM = "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes"
+
+RESPONSE_SCHEMA = Draft202012Validator(load_schema("response"), format_checker=FormatChecker())
+DISCOVERY_SCHEMA = Draft202012Validator(load_schema("discovery"), format_checker=FormatChecker())
+FEEDBACK_SCHEMA = Draft202012Validator(load_schema("feedback"), format_checker=FormatChecker())
+
+
+# --- the server process ------------------------------------------------------------------------
+
+
+@dataclass
+class Served:
+    process: subprocess.Popen[str]
+    url: str  # "http://127.0.0.1:PORT/cds-services", as the server printed it
+    data_dir: Path
+    log: Path  # the server's stderr (its log)
+
+    @property
+    def root(self) -> str:
+        return self.url.removesuffix("/cds-services")
+
+    def log_text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+        if self.process.stdout:
+            self.process.stdout.close()
+
+
+def start_server(data_dir: Path, log: Path) -> Served:
+    """`ddi-cds serve --port 0`, once its printed URL is read and /healthz answers."""
+    env = {
+        **os.environ,
+        "DDI_CDS_DATA_DIR": str(data_dir),
+        "DDI_CDS_FHIR_READ_TIMEOUT_S": str(READ_TIMEOUT_S),
+        "DDI_CDS_FHIR_CONNECT_TIMEOUT_S": "1.0",
+        "PYTHONUNBUFFERED": "1",
+    }
+    with log.open("ab") as log_file:
+        process = subprocess.Popen(
+            [str(CONSOLE_SCRIPT), "serve", "--host", "127.0.0.1", "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=log_file,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            text=True,
+        )
+    lines: queue.Queue[str] = queue.Queue()
+    assert process.stdout is not None
+    stdout = process.stdout
+    threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
+    served: Served | None = None
+    try:
+        try:
+            line = lines.get(timeout=STARTUP_TIMEOUT_S)
+        except queue.Empty:
+            pytest.fail(f"ddi-cds serve printed no URL in {STARTUP_TIMEOUT_S:.0f} s")
+        if not line.startswith(URL_PREFIX):
+            pytest.fail(f"ddi-cds serve printed {line!r}; log:\n{log.read_text()[-3000:]}")
+        served = Served(process, line.removeprefix(URL_PREFIX).strip(), data_dir, log)
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            try:
+                if requests.get(f"{served.root}/healthz", timeout=2).status_code == 200:
+                    return served
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                pytest.fail(f"/healthz never answered 200; log:\n{log.read_text()[-3000:]}")
+            time.sleep(0.05)
+    except BaseException:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+        raise
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    folder = tmp_path_factory.mktemp("e2e")
+    server = start_server(folder / "data", folder / "server.log")
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def fhir() -> Iterator[FhirStandIn]:
+    with FhirStandIn(stall_s=10 * READ_TIMEOUT_S) as standin:
+        yield standin
+
+
+@pytest.fixture
+def token() -> str:
+    return f"e2e-token-{uuid.uuid4().hex}"
+
+
+# --- requests ----------------------------------------------------------------------------------
+
+
+def concept(code: str) -> dict:
+    return {"coding": [{"system": RXNORM, "code": code}]}
+
+
+def medication_request(rid: str, code: str | None, status: str = "draft", **fields: Any) -> dict:
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationRequest",
+        "id": rid,
+        "status": status,
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+    }
+    if code is not None:
+        resource["medicationCodeableConcept"] = concept(code)
+    return {**resource, **fields}
+
+
+def bundle(*resources: dict, kind: str = "collection") -> dict:
+    return {"resourceType": "Bundle", "type": kind, "entry": [{"resource": r} for r in resources]}
+
+
+def fhir_authorization(token: str) -> dict:
+    return {
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "user/MedicationRequest.read user/MedicationStatement.read user/Medication.read",
+        "subject": "ddi-cds",
+    }
+
+
+def order_sign(
+    *drafts: dict,
+    prefetch: dict | None = None,
+    fhir: FhirStandIn | None = None,
+    token: str | None = None,
+) -> dict:
+    body: dict[str, Any] = {
+        "hook": "order-sign",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {
+            "userId": "Practitioner/1",
+            "patientId": "p1",
+            "draftOrders": bundle(*drafts),
+        },
+    }
+    if fhir is not None:
+        body["fhirServer"] = fhir.base_url
+        if token is not None:
+            body["fhirAuthorization"] = fhir_authorization(token)
+    if prefetch is not None:
+        body["prefetch"] = prefetch
+    return body
+
+
+def call(served: Served, body: dict, service_id: str = "ddi-order-sign") -> requests.Response:
+    """A hook call; a 200 answer must be a valid CDS Hooks response."""
+    response = requests.post(f"{served.url}/{service_id}", json=body, timeout=HTTP_TIMEOUT_S)
+    if response.status_code == 200:
+        errors = [e.message for e in RESPONSE_SCHEMA.iter_errors(response.json())]
+        assert not errors, f"the response breaks the response schema: {errors}"
+    return response
+
+
+def interaction_summaries(response: requests.Response) -> list[str]:
+    return [card["summary"] for card in response.json()["cards"]]
+
+
+# --- discovery and CORS ------------------------------------------------------------------------
+
+
+def test_discovery_is_valid_and_open_to_other_origins(served: Served):
+    response = requests.get(
+        served.url, headers={"Origin": "https://ehr.example.org"}, timeout=HTTP_TIMEOUT_S
+    )
+    assert response.status_code == 200
+    document = response.json()
+    errors = [e.message for e in DISCOVERY_SCHEMA.iter_errors(document)]
+    assert not errors
+    assert {s["id"] for s in document["services"]} == {
+        "ddi-order-select",
+        "ddi-order-sign",
+        "ddi-medication-prescribe",
+    }
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_preflight_allows_the_authorization_header(served: Served):
+    response = requests.options(
+        f"{served.url}/ddi-order-sign",
+        headers={
+            "Origin": "https://ehr.example.org",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+        timeout=HTTP_TIMEOUT_S,
+    )
+    assert response.status_code == 204
+    allowed = {
+        h.strip().lower() for h in response.headers["Access-Control-Allow-Headers"].split(",")
+    }
+    assert {"authorization", "content-type"} <= allowed
+    assert "POST" in response.headers["Access-Control-Allow-Methods"]
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+
+
+# --- fetching from the FHIR server -------------------------------------------------------------
+
+
+def test_current_medications_are_fetched_with_the_token_and_paged(
+    served: Served, fhir: FhirStandIn, token: str
+):
+    fhir.page_size = 1
+    fhir.medication_requests = [
+        medication_request("current-lisinopril", LISINOPRIL_IN, "active"),
+        medication_request("current-ibuprofen", IBUPROFEN_SCD, "active"),  # on page 2
+    ]
+    body = order_sign(medication_request("draft-warfarin", WARFARIN_SCD), fhir=fhir, token=token)
+
+    response = call(served, body)
+
+    assert response.status_code == 200, response.text
+    cards = response.json()["cards"]
+    assert len(cards) == 1, interaction_summaries(response)
+    assert cards[0]["summary"].startswith("Warfarin + ibuprofen")
+    assert "MedicationRequest/current-ibuprofen" in cards[0]["detail"]
+    seen = fhir.requests
+    paths = [r.path for r in seen]
+    assert paths[0] == "/fhir/MedicationRequest?patient=p1&status=active"
+    assert "/fhir?_getpages=MedicationRequest&_getpagesoffset=1&_count=1" in paths  # next link
+    assert "/fhir/MedicationStatement?patient=p1&status=active" in paths
+    assert len(seen) == 3
+    assert all(r.authorization == f"Bearer {token}" for r in seen)
+    assert token not in response.text
+    assert token not in served.log_text()
+
+
+def test_referenced_medication_is_read_from_the_fhir_server(
+    served: Served, fhir: FhirStandIn, token: str
+):
+    fhir.medications["med1"] = {
+        "resourceType": "Medication",
+        "id": "med1",
+        "code": concept(WARFARIN_SCD),
+    }
+    draft = medication_request(
+        "draft-warfarin", None, medicationReference={"reference": "Medication/med1"}
+    )
+    prefetch = {
+        "medicationRequests": bundle(
+            medication_request("current-ibuprofen", IBUPROFEN_SCD, "active"), kind="searchset"
+        ),
+        "medicationStatements": None,
+    }
+    body = order_sign(draft, prefetch=prefetch, fhir=fhir, token=token)
+
+    response = call(served, body)
+
+    assert response.status_code == 200, response.text
+    assert [s.split(":")[0] for s in interaction_summaries(response)] == ["Warfarin + ibuprofen"]
+    assert [(r.path, r.authorization) for r in fhir.requests] == [
+        ("/fhir/Medication/med1", f"Bearer {token}")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fault", "why"),
+    [
+        (Fault.UNAUTHORIZED, "the FHIR server answered HTTP 401"),
+        (Fault.SERVER_ERROR, "the FHIR server answered HTTP 500"),
+        (Fault.GARBAGE, "the FHIR server's answer is not JSON"),
+        (Fault.STALL, "the FHIR server did not answer in time"),
+    ],
+    ids=["401", "500", "garbage", "stall"],
+)
+def test_unfetchable_current_medications_answer_412(
+    served: Served, fhir: FhirStandIn, token: str, fault: Fault, why: str
+):
+    fhir.fault = fault
+    fhir.medication_requests = [medication_request("c1", IBUPROFEN_SCD, "active")]
+    body = order_sign(medication_request("draft-warfarin", WARFARIN_SCD), fhir=fhir, token=token)
+
+    started = time.monotonic()
+    response = call(served, body)
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 412, response.text
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    issue = outcome["issue"][0]
+    assert issue["code"] == "incomplete"
+    assert issue["diagnostics"] == f"medicationRequests could not be fetched: {why}"
+    assert token not in response.text
+    assert token not in served.log_text()
+    assert fhir.requests, "the stand-in was never asked"
+    assert fhir.requests[0].authorization == f"Bearer {token}"
+    if fault is Fault.STALL:
+        assert elapsed < 5 * READ_TIMEOUT_S + 2, f"a stalled FHIR server held the call {elapsed}s"
+
+
+def test_null_prefetch_means_nothing_is_fetched(served: Served, fhir: FhirStandIn, token: str):
+    body = order_sign(
+        medication_request("draft-warfarin", WARFARIN_SCD),
+        medication_request("draft-ibuprofen", IBUPROFEN_SCD),
+        prefetch={"medicationRequests": None, "medicationStatements": None},
+        fhir=fhir,
+        token=token,
+    )
+
+    response = call(served, body)
+
+    assert response.status_code == 200, response.text
+    assert [s.split(":")[0] for s in interaction_summaries(response)] == ["Warfarin + ibuprofen"]
+    assert fhir.requests == []
+
+
+# --- feedback survives a crash -----------------------------------------------------------------
+
+
+def test_acknowledged_feedback_survives_sigkill(tmp_path: Path):
+    data_dir = tmp_path / "data"
+    first = start_server(data_dir, tmp_path / "first.log")
+    try:
+        body = order_sign(
+            medication_request("draft-warfarin", WARFARIN_SCD),
+            medication_request("draft-ibuprofen", IBUPROFEN_SCD),
+            prefetch={"medicationRequests": None, "medicationStatements": None},
+        )
+        hook = call(first, body)
+        assert hook.status_code == 200, hook.text
+        card_id = hook.json()["cards"][0]["uuid"]
+        item = {
+            "card": card_id,
+            "outcome": "overridden",
+            "overrideReason": {
+                "reason": {
+                    "system": OVERRIDE_SYSTEM,
+                    "code": "risk-benefit-ratio",
+                    "display": "Recipient assessment of risk/benefit ratio",
+                },
+                "userComment": "short course, INR checked in 3 days",
+            },
+            "outcomeTimestamp": "2026-11-22T10:00:00Z",
+        }
+        feedback = {"feedback": [item]}
+        assert not list(FEEDBACK_SCHEMA.iter_errors(feedback))
+
+        answer = requests.post(
+            f"{first.url}/ddi-order-sign/feedback", json=feedback, timeout=HTTP_TIMEOUT_S
+        )
+        first.process.send_signal(signal.SIGKILL)  # right after the 200
+
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {}
+    finally:
+        first.kill()
+    assert first.process.returncode == -signal.SIGKILL
+
+    second = start_server(data_dir, tmp_path / "second.log")
+    try:
+        db = sqlite3.connect(data_dir / "feedback.sqlite")
+        try:
+            rows = db.execute(
+                "SELECT service_id, card, outcome, outcome_timestamp, record FROM feedback"
+            ).fetchall()
+        finally:
+            db.close()
+        assert len(rows) == 1
+        service_id, card, outcome, timestamp, record = rows[0]
+        assert (service_id, card, outcome, timestamp) == (
+            "ddi-order-sign",
+            card_id,
+            "overridden",
+            "2026-11-22T10:00:00Z",
+        )
+        assert json.loads(record) == item
+        # and the restarted server still appends to the same store
+        again = requests.post(
+            f"{second.url}/ddi-order-sign/feedback", json=feedback, timeout=HTTP_TIMEOUT_S
+        )
+        assert again.status_code == 200, again.text
+    finally:
+        second.kill()
+
+
+# --- stopping ----------------------------------------------------------------------------------
+
+
+def test_sigterm_stops_the_server(tmp_path: Path):
+    """Kubernetes and systemd stop a service with SIGTERM; it must exit, not hang."""
+    server = start_server(tmp_path / "data", tmp_path / "server.log")
+    try:
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            server.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pytest.fail("ddi-cds serve was still running 5 s after SIGTERM")
+    finally:
+        server.kill()
