@@ -40,11 +40,33 @@ EXAMPLES = SHARED_DATA / "cds-hooks" / "examples"
 
 
 @pytest.fixture
-def app(tmp_path):
+def app(tmp_path, schema_validator):
+    """The app on test settings. Every 200 it gives to a discovery or hook call through the test
+    client is checked against the CDS Hooks JSON Schemas; a breach fails the test at teardown."""
+    from flask import request
+
     from cds_service.config import Settings
     from cds_service.web import create_app
 
-    return create_app(Settings(data_dir=tmp_path))
+    app = create_app(Settings(data_dir=tmp_path))
+    breaches: list[str] = []
+
+    @app.after_request
+    def conforms(response):
+        path = request.path.rstrip("/")
+        if response.status_code == 200 and response.is_json and path.startswith("/cds-services"):
+            kind = "discovery" if path == "/cds-services" else None
+            if kind is None and not path.endswith("/feedback"):
+                kind = "response"
+            if kind:
+                try:
+                    schema_validator(kind, response.get_json())
+                except AssertionError as error:
+                    breaches.append(f"{path}: {error}")
+        return response
+
+    yield app
+    assert not breaches, breaches
 
 
 @pytest.fixture

@@ -19,9 +19,25 @@ DIGOXIN, CYCLOSPORINE, ACETAMINOPHEN = "3407", "3008", "161"
 SIGN, SELECT = service_by_id("ddi-order-sign"), service_by_id("ddi-order-select")
 
 
+class ValidatingEngine(CdsEngine):
+    """The engine, with every response it gives checked against the CDS Hooks schema."""
+
+    validate = None
+
+    def evaluate(self, service, body):
+        outcome = super().evaluate(service, body)
+        ValidatingEngine.validate("response", outcome.response)
+        return outcome
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _validate_responses(schema_validator):
+    ValidatingEngine.validate = staticmethod(schema_validator)
+
+
 @pytest.fixture(scope="module")
 def engine(mapper):
-    return CdsEngine(mapper, default_knowledge_base(), Settings())
+    return ValidatingEngine(mapper, default_knowledge_base(), Settings())
 
 
 def pairs(outcome) -> set[frozenset]:
@@ -93,12 +109,14 @@ def test_stopped_and_entered_in_error_medications_are_not_current(engine):
 
 
 def test_min_tier_is_configurable(mapper):
-    strict = CdsEngine(mapper, default_knowledge_base(), Settings(min_card_tier=Severity.AVOID))
+    strict = ValidatingEngine(
+        mapper, default_knowledge_base(), Settings(min_card_tier=Severity.AVOID)
+    )
     drafts = [medication_request(DIGOXIN, rid="d")]
     current = [medication_request(CYCLOSPORINE, rid="c", status="active")]
     body = hook_request("order-sign", drafts, current=current)
     assert strict.evaluate(SIGN, body).response == {"cards": []}  # precaution only
-    everything = CdsEngine(
+    everything = ValidatingEngine(
         mapper, default_knowledge_base(), Settings(min_card_tier=Severity.INFORMATIONAL)
     )
     body = hook_request(
@@ -241,7 +259,7 @@ def test_absent_prefetch_without_fhir_server_follows_the_policy(mapper, engine):
     body = hook_request("order-sign", [medication_request(WARFARIN, rid="w")])
     (card,) = engine.evaluate(SIGN, body).response["cards"]
     assert card["summary"].startswith("Current medications not available")
-    strict = CdsEngine(
+    strict = ValidatingEngine(
         mapper,
         default_knowledge_base(),
         Settings(no_medication_data=NoMedicationDataPolicy.PRECONDITION_FAILED),
@@ -271,7 +289,7 @@ def test_operation_outcome_in_prefetch_is_not_data_and_is_fetched(mapper):
             "MedicationStatement": [],
         }
     )
-    engine = CdsEngine(mapper, default_knowledge_base(), Settings(), lambda request: client)
+    engine = ValidatingEngine(mapper, default_knowledge_base(), Settings(), lambda request: client)
     body = hook_request(
         "order-sign", [medication_request(WARFARIN, rid="w")], fhirServer="https://ehr.example/fhir"
     )
@@ -286,7 +304,7 @@ def test_operation_outcome_in_prefetch_is_not_data_and_is_fetched(mapper):
 
 def test_failed_fetch_is_precondition_failed(mapper):
     client = RecordingClient(RuntimeError("the FHIR server answered HTTP 401"))
-    engine = CdsEngine(mapper, default_knowledge_base(), Settings(), lambda request: client)
+    engine = ValidatingEngine(mapper, default_knowledge_base(), Settings(), lambda request: client)
     body = hook_request(
         "order-sign", [medication_request(WARFARIN, rid="w")], fhirServer="https://ehr.example/fhir"
     )
@@ -296,7 +314,7 @@ def test_failed_fetch_is_precondition_failed(mapper):
 
 def test_patient_id_is_url_encoded_into_the_template(mapper):
     client = RecordingClient({"MedicationRequest": [], "MedicationStatement": []})
-    engine = CdsEngine(mapper, default_knowledge_base(), Settings(), lambda request: client)
+    engine = ValidatingEngine(mapper, default_knowledge_base(), Settings(), lambda request: client)
     body = hook_request(
         "order-sign", [medication_request(WARFARIN, rid="w")], fhirServer="https://ehr.example/fhir"
     )
@@ -355,7 +373,9 @@ def test_engine_never_mutates_the_request(engine):
 
 
 def test_medication_limit_is_applied(mapper):
-    small = CdsEngine(mapper, default_knowledge_base(), replace(Settings(), max_medications=3))
+    small = ValidatingEngine(
+        mapper, default_knowledge_base(), replace(Settings(), max_medications=3)
+    )
     drafts = [medication_request(WARFARIN, rid=f"w{n}") for n in range(10)]
     outcome = small.evaluate(SIGN, hook_request("order-sign", drafts, current=[]))
     assert len(outcome.advised) == 3
