@@ -25,6 +25,7 @@ from cds_service.orders import (
     PrescribedMedication,
     Role,
     medication_index,
+    relative_reference,
     resources_in,
 )
 from cds_service.protocol import HookRequest, parse_hook_request
@@ -124,15 +125,10 @@ def _advised(
 ) -> list[PrescribedMedication]:
     if not service.requires_selections:
         return drafts
-    selections = {_relative(s) for s in request.context.get("selections", [])}
+    selections = {relative_reference(s) for s in request.context.get("selections", [])}
     return [d for d in drafts if d.reference in selections]
 
 
 def _reference(resource: Mapping[str, Any]) -> str | None:
     rid = resource.get("id")
     return f"{resource.get('resourceType')}/{rid}" if isinstance(rid, str) and rid else None
-
-
-def _relative(reference: str) -> str:
-    parts = reference.rstrip("/").split("/")
-    return "/".join(parts[-2:])

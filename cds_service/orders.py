@@ -154,14 +154,16 @@ class MedicationReader:
             if medication is None:
                 reasons.append(f"contained Medication {target} is not in the resource")
         elif isinstance(target, str) and target:
-            medication = self.known_medications.get(_relative(target))
+            medication = self.known_medications.get(relative_reference(target))
             if medication is None and self.fetch_medication is not None:
                 try:
                     medication = self.fetch_medication(target)
                 except Exception as error:
-                    reasons.append(f"{_relative(target)} could not be fetched: {error}")
+                    reasons.append(f"{relative_reference(target)} could not be fetched: {error}")
             elif medication is None:
-                reasons.append(f"{_relative(target)} is neither in the request nor fetchable")
+                reasons.append(
+                    f"{relative_reference(target)} is neither in the request nor fetchable"
+                )
         if medication is not None:
             mapped = self.mapper.map_medication(medication)
             if mapped.is_mapped or not isinstance(display, str):
@@ -208,7 +210,7 @@ def _route(data: Mapping[str, Any], mapping: MedicationMapping) -> str | None:
     return None
 
 
-def _relative(reference: str) -> str:
+def relative_reference(reference: str) -> str:
     """'http://ehr/fhir/Medication/1' -> 'Medication/1'."""
     parts = reference.rstrip("/").split("/")
     return "/".join(parts[-2:]) if len(parts) >= 2 else reference
