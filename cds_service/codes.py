@@ -78,10 +78,10 @@ def ndc_11_candidates(code: str) -> tuple[str, ...]:
     )
 
 
-_DURATION_PREFIX = re.compile(r"^\s*[0-9]+\s+HR\s+", re.IGNORECASE)  # "24 HR metoprolol ..."
-_BRAND_SUFFIX = re.compile(r"\s*\[[^\]]*\]\s*$")  # "... Topical Gel [Voltaren]"
-# RxNorm writes strengths as "<number> <UPPER-CASE UNIT>": "5 MG", "8.58 MG/ML", "0.01 MG/MG"
-_STRENGTH = re.compile(r"^(?P<name>[^0-9].*?)\s+[0-9][0-9.]*\s+(?:[A-Z]+|%)(?:/[A-Z]+)?(?:\s|$)")
+# One component of an RxNorm clinical drug name: "[24 HR ]<ingredient> <number> <UNIT>[/<UNIT>]"
+# (a leading quantity, "24 HR" or "50 ML", precedes some).
+# RxNorm writes units upper-case with a space before them, so "warfarin 5mg" is not one.
+_PRODUCT_COMPONENT = re.compile(r"^(?:[0-9.]+ [A-Z]+ )?(?P<name>.+?) [0-9.]+ [A-Z%]+(?:/[A-Z]+)?\b")
 # Salt words RxNorm appends to an ingredient to name its precise ingredient (PIN)
 SALT_WORDS = frozenset(
     [
@@ -120,13 +120,24 @@ DOSE_FORM_ROUTES = (  # dose-form words in RxNorm names -> the route they imply
     ("otic", "otic"),
     ("nasal", "nasal"),
     ("inhalation", "inhaled"),
-    ("inhal", "inhaled"),
+    ("inhaler", "inhaled"),  # "Metered Dose Inhaler", "Dry Powder Inhaler"
     ("vaginal", "vaginal"),
     ("rectal", "rectal"),
     ("injectable", "parenteral"),
     ("injection", "parenteral"),
     ("oral", "oral"),
 )
+
+
+def product_name_components(name: str) -> list[str]:
+    """ "amlodipine 5 MG / olmesartan medoxomil 40 MG Oral Tablet [Azor]" -> its two components."""
+    return name.split(" [")[0].split(" / ")
+
+
+def component_ingredient_name(component: str) -> str | None:
+    """ "olmesartan medoxomil 40 MG" -> "olmesartan medoxomil"; None if it carries no strength."""
+    match = _PRODUCT_COMPONENT.match(component.strip())
+    return match["name"].strip(" ,") if match else None
 
 
 def clinical_drug_ingredient_names(text: str) -> tuple[str, ...]:
@@ -137,14 +148,8 @@ def clinical_drug_ingredient_names(text: str) -> tuple[str, ...]:
     EHRs keep sending codes that RxNorm has since retired; their display still names the drug.
     Every component must carry a strength, or the text is not treated as a clinical drug name.
     """
-    body = _BRAND_SUFFIX.sub("", _DURATION_PREFIX.sub("", text))
-    names = []
-    for component in body.split(" / "):
-        match = _STRENGTH.match(component.strip())
-        if match is None:
-            return ()
-        names.append(match.group("name").strip(" ,"))
-    return tuple(names)
+    names = [component_ingredient_name(c) for c in product_name_components(text)]
+    return () if None in names else tuple(n for n in names if n)
 
 
 def route_from_dose_form(name: str) -> str | None:

@@ -73,9 +73,6 @@ def gather_current_medications(
     found_before = len(medications)
     for key, value in sorted(foreign.items()):
         take(value, f"prefetch {key}")
-    for key in set(ours) - set(CURRENT_MEDICATION_KEYS):
-        if request.prefetch.get(key) is not None:
-            take(request.prefetch[key], f"prefetch {key}")
     if missing and len(medications) > found_before and not _has_own_keys(request):
         notes.append(
             "current medications read from the request's own prefetch keys ("

@@ -134,8 +134,12 @@ class FeedbackStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
+        db = self._connect()
+        try:
+            db.execute("PRAGMA journal_mode=WAL")  # persistent: set once, kept by the file
             db.executescript(_SCHEMA)
+        finally:
+            db.close()
 
     def append(self, service_id: str, items: Sequence[FeedbackItem]) -> int:
         """Store every item or none; returns when the commit is on disk."""
@@ -180,8 +184,7 @@ class FeedbackStore:
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=10, isolation_level="DEFERRED")
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA synchronous=FULL")  # per connection: fsync at every commit
         return db
 
 

@@ -16,13 +16,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cds_service.codes import normalize_name
+from cds_service.codes import (
+    component_ingredient_name,
+    normalize_name,
+    product_name_components,
+)
 
 RXNORM_2025 = "rxnorm-2025"
 RXTERMS_2023 = "rxterms-2023"
 _STRENGTH_TAIL = re.compile(r"\s+[0-9.]+\s+\S+$")
-# One component of a clinical drug name: "[50 ML ]olmesartan medoxomil 40 MG[ Oral Tablet]".
-_COMPONENT = re.compile(r"^(?:[0-9.]+ [A-Z]+ )?(?P<name>.+?) [0-9.]+ [A-Z%]+(?:/[A-Z]+)?\b")
 # Packs list placebo tablets as an "ingredient"; no interaction check wants it.
 INERT_INGREDIENT = "748794"
 
@@ -128,13 +130,13 @@ def _fill_from_product_names(tables: RxNormTables, names_to_in: dict[str, str]) 
     for rxcui, (tty, name, _source) in sorted(tables.concepts.items()):
         if tty not in ("SCD", "SBD"):
             continue
-        components = name.split(" [")[0].split(" / ")
+        components = product_name_components(name)
         linked = tables.links.get(rxcui, {})
         if len(components) <= len(linked):
             continue
         for component in components:
-            match = _COMPONENT.match(component)
-            found = match and _ingredient_from_scdc_name(match["name"] + " 1 MG", names_to_in)
+            ingredient = component_ingredient_name(component)
+            found = ingredient and _ingredient_from_scdc_name(ingredient + " 1 MG", names_to_in)
             if found and found not in linked:
                 tables.link(rxcui, found, f"{RXNORM_2025}:{tty}-name->IN")
 
