@@ -166,10 +166,33 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--data", default="../shared/data", help="the shared reference data")
     build.add_argument("--out", default=str(DATA_DIR), help="output folder")
     build.set_defaults(func=cmd_build_index)
+    for name, text in MODEL_COMMANDS.items():
+        commands.add_parser(name, help=f"{text} (see `ddi-cds {name} --help`)", add_help=False)
     return parser
 
 
+# The model's own command lines (model.train, model.evaluate, model.export), forwarded whole.
+MODEL_COMMANDS = {
+    "train": "train the DDI model on one split",
+    "evaluate": "score a trained run's held-out pairs and write its metrics JSON",
+    "export-model": "copy a trained run and its metrics into the committed artifact",
+}
+
+
+def _run_model_command(name: str, argv: Sequence[str]) -> int:
+    if name == "train":
+        from model.train import main as command
+    elif name == "evaluate":
+        from model.evaluate import main as command
+    else:
+        from model.export import main as command
+    return command(list(argv))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in MODEL_COMMANDS:
+        return _run_model_command(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -1,0 +1,105 @@
+"""The built model on disk: weights as a plain `.npz`, everything else as JSON. No pickle.
+
+Layout of an artifact directory:
+- `weights.npz`: the network's tensors and the per-side-effect calibration, float32;
+- `model.json`: version, training config, vocabularies (drugs with SMILES, side effects with
+  seriousness tier, landmark genes with symbols), descriptor scaling, provenance and licences;
+- `metrics.json` (optional): what `ddi-cds evaluate` measured, per split.
+
+The version is a hash of the tensors and of `model.json` without its version field, so a card
+that quotes "model deside-3f2a…" names exactly these numbers, and a changed file fails to load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model.config import TrainConfig
+
+PACKAGED = Path(__file__).resolve().parent / "artifact"
+WEIGHTS, META, METRICS = "weights.npz", "model.json", "metrics.json"
+
+
+class ArtifactError(RuntimeError):
+    """A missing, incomplete or altered model artifact."""
+
+
+@dataclass
+class Artifact:
+    config: TrainConfig
+    tensors: dict[str, np.ndarray]  # network state + "calibration.slope"/"calibration.intercept"
+    drugs: list[dict[str, Any]]  # stitch_id, name, pubchem_cid, smiles
+    side_effects: list[dict[str, Any]]  # cui, name, tier, tier_reason
+    genes: list[dict[str, Any]]  # entrez, symbol
+    descriptor_names: list[str]
+    provenance: dict[str, Any]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    version: str = ""
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "config": json.loads(self.config.to_json()),
+            "drugs": self.drugs,
+            "side_effects": self.side_effects,
+            "genes": self.genes,
+            "descriptor_names": self.descriptor_names,
+            "provenance": self.provenance,
+        }
+
+    def content_hash(self) -> str:
+        digest = hashlib.sha256()
+        for name in sorted(self.tensors):
+            array = np.ascontiguousarray(self.tensors[name])
+            digest.update(f"{name}|{array.dtype.str}|{array.shape}".encode())
+            digest.update(array.tobytes())
+        digest.update(json.dumps(self.meta(), sort_keys=True).encode())
+        return "deside-" + digest.hexdigest()[:12]
+
+    def save(self, directory: Path) -> str:
+        directory.mkdir(parents=True, exist_ok=True)
+        # Stored as float32; hash what is stored.
+        self.tensors = {k: np.asarray(v, dtype=np.float32) for k, v in self.tensors.items()}
+        self.version = self.content_hash()
+        np.savez_compressed(directory / WEIGHTS, **self.tensors)
+        meta = {"version": self.version, **self.meta()}
+        (directory / META).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+        if self.metrics:
+            write_metrics(directory, self.metrics)
+        return self.version
+
+
+def write_metrics(directory: Path, metrics: dict[str, Any]) -> None:
+    (directory / METRICS).write_text(json.dumps(metrics, indent=1, sort_keys=True) + "\n")
+
+
+def load_artifact(directory: Path | None = None, verify: bool = True) -> Artifact:
+    directory = Path(directory) if directory else PACKAGED
+    try:
+        meta = json.loads((directory / META).read_text())
+        with np.load(directory / WEIGHTS, allow_pickle=False) as archive:
+            tensors = {name: archive[name] for name in archive.files}
+    except (OSError, ValueError, KeyError) as error:
+        raise ArtifactError(f"cannot read the model artifact in {directory}: {error}") from error
+    metrics_path = directory / METRICS
+    artifact = Artifact(
+        config=TrainConfig.from_dict(meta["config"]),
+        tensors=tensors,
+        drugs=meta["drugs"],
+        side_effects=meta["side_effects"],
+        genes=meta["genes"],
+        descriptor_names=meta["descriptor_names"],
+        provenance=meta["provenance"],
+        metrics=json.loads(metrics_path.read_text()) if metrics_path.exists() else {},
+        version=meta["version"],
+    )
+    if verify and artifact.content_hash() != artifact.version:
+        raise ArtifactError(
+            f"model artifact in {directory} does not match its version {artifact.version}"
+        )
+    return artifact

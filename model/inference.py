@@ -1,0 +1,208 @@
+"""Serving the DDI model: calibrated side-effect probabilities for drug pairs, and why.
+
+    predictor = Predictor()                       # the committed artifact, loaded once
+    probabilities = predictor.predict([("CID000003392", "CID000003672")])   # (1, 963)
+    why = predictor.explain(("CID000003392", "CID000003672"), "gastrointestinal hemorrhage")
+
+A drug is a TWOSIDES/STITCH id of the 645 training drugs or any SMILES string. A SMILES that is
+one of the 645 (same canonical form) is that drug. A new structure is scored from its structure
+alone: the learnt per-drug memory exists only for training drugs, and `DrugState.known` says
+which path a score took. Per-drug work (features, stage-1 profile, gate halves) is cached, so
+a 20-medication list costs 20 profiles and 190 cheap pair evaluations.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from rdkit import Chem
+
+from model.artifact import Artifact, load_artifact
+from model.calibration import PlattCalibration
+from model.features import DescriptorScaler, StructureError, featurise
+from model.network import DDIModel
+
+CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True)
+class DrugState:
+    """A drug as the pair model sees it; computed once per drug."""
+
+    key: str
+    known: bool  # one of the training drugs (has a learnt memory vector)
+    profile: torch.Tensor  # (978,) stage-1 gene profile
+    own: torch.Tensor  # (978,) its half of its own gate
+    given: torch.Tensor  # (978,) its half of its partner's gate
+    memory: torch.Tensor  # (embedding,) zero for a drug not seen in training
+
+
+@dataclass(frozen=True)
+class GeneContribution:
+    entrez: int
+    symbol: str
+    contribution: float  # to the side effect's logit (gradient × gated profile), both drugs
+    gate_a: float
+    gate_b: float
+
+
+@dataclass(frozen=True)
+class Explanation:
+    side_effect: str
+    probability: float
+    genes: list[GeneContribution]
+    top_side_effects: list[tuple[str, str, float]]  # (name, tier, probability)
+
+
+class Predictor:
+    """The committed model, loaded once; thread-safe; no network and no pickle."""
+
+    def __init__(self, artifact_dir: Path | None = None, artifact: Artifact | None = None) -> None:
+        self.artifact = artifact or load_artifact(artifact_dir)
+        config = self.artifact.config
+        tensors = self.artifact.tensors
+        self.version = self.artifact.version
+        self.side_effects = [s["name"] for s in self.artifact.side_effects]
+        self.tiers = [s["tier"] for s in self.artifact.side_effects]
+        self._effect_index = {name: k for k, name in enumerate(self.side_effects)}
+        self.genes = [(int(g["entrez"]), str(g["symbol"])) for g in self.artifact.genes]
+        self.scaler = DescriptorScaler(
+            tuple(self.artifact.descriptor_names),
+            tensors["descriptors.mean"].astype(np.float64),
+            tensors["descriptors.scale"].astype(np.float64),
+            config.features.descriptor_clip,
+        )
+        self.calibration = PlattCalibration(
+            tensors["calibration.slope"], tensors["calibration.intercept"]
+        )
+        self.model = DDIModel(
+            bits=config.features.fingerprint_bits,
+            descriptors=len(self.scaler.names),
+            genes=len(self.genes),
+            side_effects=len(self.side_effects),
+            known_drugs=len(self.artifact.drugs),
+            profile=config.profile,
+            pair=config.pair,
+        )
+        state = {k: torch.from_numpy(v) for k, v in tensors.items() if "." in k}
+        state = {
+            k: v for k, v in state.items() if not k.startswith(("calibration.", "descriptors."))
+        }
+        self.model.load_state_dict(state)
+        self.model.eval()
+        held_out = set(self.artifact.provenance.get("held_out_drugs", []))
+        self._known: dict[str, tuple[int, str]] = {}  # stitch id → (memory row, smiles)
+        self._by_structure: dict[str, str] = {}  # canonical smiles → stitch id
+        for row, drug in enumerate(self.artifact.drugs, start=1):
+            memory_row = 0 if drug["stitch_id"] in held_out else row
+            self._known[drug["stitch_id"]] = (memory_row, drug["smiles"])
+            self._by_structure[_canonical(drug["smiles"])] = drug["stitch_id"]
+        self._cache: OrderedDict[str, DrugState] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def knows(self, drug: str) -> bool:
+        return drug in self._known
+
+    def drug_state(self, drug: str) -> DrugState:
+        """The cached state of a STITCH id or a SMILES; raises StructureError for bad SMILES."""
+        with self._lock:
+            if drug in self._cache:
+                self._cache.move_to_end(drug)
+                return self._cache[drug]
+        state = self._compute_state(drug)
+        with self._lock:
+            self._cache[drug] = state
+            if len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return state
+
+    @torch.no_grad()
+    def _compute_state(self, drug: str) -> DrugState:
+        stitch_id = drug if drug in self._known else self._by_structure.get(_canonical(drug))
+        memory_row, smiles = self._known[stitch_id] if stitch_id else (0, drug)
+        bits, descriptors = featurise([smiles], self.scaler, self.artifact.config.features)
+        profile = self.model.profile_net(torch.from_numpy(bits), torch.from_numpy(descriptors))
+        own, given = self.model.pair_net.drug_state(profile)
+        memory = self.model.drug_memory(torch.tensor([memory_row]))
+        return DrugState(drug, memory_row > 0, profile[0], own[0], given[0], memory[0])
+
+    @torch.no_grad()
+    def logits(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """Uncalibrated scores (pairs × side effects)."""
+        if not pairs:
+            return np.zeros((0, len(self.side_effects)), dtype=np.float32)
+        embedded = self._embed(pairs)
+        return self.model.pair_net.score(*embedded).numpy()
+
+    def predict(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """Calibrated probabilities (pairs × side effects), in `self.side_effects` order."""
+        return self.calibration(self.logits(pairs))
+
+    def _embed(self, pairs: Sequence[tuple[str, str]]) -> tuple[torch.Tensor, torch.Tensor]:
+        gated_a, gated_b, memory_a, memory_b = self._gated(pairs)
+        embed = self.model.pair_net.embed
+        return embed(gated_a) + memory_a, embed(gated_b) + memory_b
+
+    def _gated(
+        self, pairs: Sequence[tuple[str, str]]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        states = {d: self.drug_state(d) for pair in pairs for d in pair}
+        a = [states[x] for x, _ in pairs]
+        b = [states[y] for _, y in pairs]
+
+        def stack(items: list[DrugState], field: str) -> torch.Tensor:
+            return torch.stack([getattr(item, field) for item in items])
+
+        gated_a, gated_b = self.model.pair_net.gated(
+            stack(a, "profile"), (stack(a, "own"), stack(a, "given")),
+            stack(b, "profile"), (stack(b, "own"), stack(b, "given")),
+        )  # fmt: skip
+        return gated_a, gated_b, stack(a, "memory"), stack(b, "memory")
+
+    def explain(
+        self, pair: tuple[str, str], side_effect: str | int, genes: int = 10, effects: int = 5
+    ) -> Explanation:
+        """The genes whose gated profile values push this side effect's score most, and the
+        side effects this pair scores highest (gradient × input on the gated gene profiles)."""
+        k = side_effect if isinstance(side_effect, int) else self._effect_index[side_effect]
+        with torch.enable_grad():
+            gated_a, gated_b, memory_a, memory_b = self._gated([pair])
+            gated_a, gated_b = gated_a.detach().requires_grad_(), gated_b.detach().requires_grad_()
+            embed = self.model.pair_net.embed
+            logits = self.model.pair_net.score(embed(gated_a) + memory_a, embed(gated_b) + memory_b)
+            logits[0, k].backward()
+        contribution = (gated_a.grad * gated_a + gated_b.grad * gated_b)[0].detach()
+        state_a, state_b = self.drug_state(pair[0]), self.drug_state(pair[1])
+        gate_a = torch.sigmoid(state_a.own + state_b.given)
+        gate_b = torch.sigmoid(state_b.own + state_a.given)
+        top = torch.argsort(contribution.abs(), descending=True)[:genes].tolist()
+        probabilities = self.calibration(logits.detach().numpy())[0]
+        ranked = np.argsort(-probabilities, kind="stable")[:effects]
+        return Explanation(
+            side_effect=self.side_effects[k],
+            probability=float(probabilities[k]),
+            genes=[
+                GeneContribution(
+                    *self.genes[g], float(contribution[g]), float(gate_a[g]), float(gate_b[g])
+                )
+                for g in top
+            ],
+            top_side_effects=[
+                (self.side_effects[i], self.tiers[i], float(probabilities[i])) for i in ranked
+            ],
+        )
+
+
+def _canonical(smiles: str) -> str:
+    mol = Chem.MolFromSmiles(smiles) if smiles else None
+    if mol is None:
+        if smiles.startswith("CID"):
+            raise StructureError(f"{smiles!r} is not one of the model's drugs")
+        raise StructureError(f"unreadable SMILES: {smiles[:80]!r}")
+    return Chem.MolToSmiles(mol)
