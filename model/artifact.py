@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from model.config import TrainConfig
 
 PACKAGED = Path(__file__).resolve().parent / "artifact"
 WEIGHTS, META, METRICS = "weights.npz", "model.json", "metrics.json"
+NON_NETWORK_PREFIXES = ("calibration.", "descriptors.")
 
 
 class ArtifactError(RuntimeError):
@@ -50,6 +52,14 @@ class Artifact:
             "genes": self.genes,
             "descriptor_names": self.descriptor_names,
             "provenance": self.provenance,
+        }
+
+    def network_state(self) -> dict[str, torch.Tensor]:
+        """The tensors `DDIModel.load_state_dict` takes (not calibration or scaling)."""
+        return {
+            name: torch.from_numpy(value)
+            for name, value in self.tensors.items()
+            if not name.startswith(NON_NETWORK_PREFIXES)
         }
 
     def content_hash(self) -> str:

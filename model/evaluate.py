@@ -130,13 +130,7 @@ def evaluate_run(run_dir: Path, data_dir: Path, prepared: Prepared | None = None
     from model.train import build_model  # the same constructor the run used
 
     model = build_model(config, prepared)
-    model.load_state_dict(
-        {
-            k: torch.from_numpy(v)
-            for k, v in artifact.tensors.items()
-            if not k.startswith(("calibration.", "descriptors."))
-        }
-    )
+    model.load_state_dict(artifact.network_state())
     calibration = PlattCalibration(
         artifact.tensors["calibration.slope"], artifact.tensors["calibration.intercept"]
     )

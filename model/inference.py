@@ -90,11 +90,7 @@ class Predictor:
             profile=config.profile,
             pair=config.pair,
         )
-        state = {k: torch.from_numpy(v) for k, v in tensors.items() if "." in k}
-        state = {
-            k: v for k, v in state.items() if not k.startswith(("calibration.", "descriptors."))
-        }
-        self.model.load_state_dict(state)
+        self.model.load_state_dict(self.artifact.network_state())
         self.model.eval()
         held_out = set(self.artifact.provenance.get("held_out_drugs", []))
         self._known: dict[str, tuple[int, str]] = {}  # stitch id → (memory row, smiles)

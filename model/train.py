@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import math
 import os
 import sys
@@ -130,6 +131,13 @@ def _learning_rate(config: TrainConfig, step: int, total: int) -> float:
     return config.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * step / max(total, 1))))
 
 
+def _epoch_size(prepared: Prepared, config: TrainConfig) -> int:
+    """How many pairs `_epoch_pairs` yields: every reported pair, a fraction of the rest."""
+    pairs = prepared.split.pairs(TRAIN)
+    reported = int((prepared.split.report_row[pairs[:, 0], pairs[:, 1]] >= 0).sum())
+    return reported + round((len(pairs) - reported) * config.unreported_pair_fraction)
+
+
 def _epoch_pairs(
     prepared: Prepared, config: TrainConfig, generator: torch.Generator
 ) -> torch.Tensor:
@@ -193,9 +201,7 @@ def train(
     )
     names = [s.name for s in benchmark.side_effects]
     trainable = _training_mask(prepared)
-    steps_per_epoch = math.ceil(
-        len(_epoch_pairs(prepared, config, torch.Generator())) / config.batch_pairs
-    )
+    steps_per_epoch = math.ceil(_epoch_size(prepared, config) / config.batch_pairs)
     total_steps = steps_per_epoch * config.epochs
 
     for epoch in range(state["epoch"], config.epochs):
@@ -343,16 +349,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = TrainConfig.small(args.split) if args.small else TrainConfig(split=args.split)
     if args.epochs:
-        config = TrainConfig.from_dict({**_as_dict(config), "epochs": args.epochs})
+        config = dataclasses.replace(config, epochs=args.epochs)
     run_dir = args.run_dir or Path("runs") / (args.split + ("-small" if args.small else ""))
     train(config, args.data, run_dir, resume=args.resume)
     return 0
-
-
-def _as_dict(config: TrainConfig) -> dict[str, Any]:
-    import json
-
-    return json.loads(config.to_json())
 
 
 if __name__ == "__main__":
