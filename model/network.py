@@ -14,8 +14,14 @@ fits in a repository:
 - the gates are computed from the pair as W_self·h_a + W_partner·h_b, the same linear map of
   the concatenation [h_a; h_b] as DeSIDE's, split so that each half is computed once per drug.
 The gates act on the profile itself (not on the hidden layer), so a gate is a gene's weight and
-the explanation can name genes. The logit is b_k - distance, trained with binary cross-entropy
-over all side effects of a pair at once.
+the explanation can name genes.
+
+One measured addition: an interaction head beside the translation score, a per-drug propensity
+for each side effect (P·e_a + P·e_b) and a one-hidden-layer network on the symmetric pair
+features [e_a + e_b; e_a ⊙ e_b]. The translation score alone plateaued at validation AUROC 0.83;
+with the head the same network reaches the figures in MODEL_CARD.md. The logit is
+b_k - distances + propensity + interaction, trained with binary cross-entropy over all side
+effects of a pair at once.
 """
 
 from __future__ import annotations
@@ -67,6 +73,11 @@ class PairNet(nn.Module):
         self.tail = nn.Parameter(torch.ones(side_effects, dim))
         self.translation = nn.Parameter(0.1 * torch.randn(side_effects, dim))
         self.bias = nn.Parameter(torch.zeros(side_effects))
+        self.propensity = nn.Linear(dim, side_effects, bias=False)
+        self.interaction = nn.Sequential(
+            nn.Linear(2 * dim, config.interaction_hidden), nn.ReLU(),
+            nn.Dropout(config.dropout), nn.Linear(config.interaction_hidden, side_effects),
+        )  # fmt: skip
 
     def drug_state(self, profiles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-drug halves of the gate pre-activation: (own part, part it gives its partner)."""
@@ -84,9 +95,11 @@ class PairNet(nn.Module):
 
     def score(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """Logits (pairs × side effects) from the two drug embeddings; symmetric in a and b."""
+        learnt = self.propensity(a + b) + self.interaction(torch.cat([a + b, a * b], dim=-1))
         a, b = self.projection(a), self.projection(b)
         return (
             self.bias
+            + learnt
             - _distance(a, b, self.head, self.tail, self.translation)
             - _distance(b, a, self.head, self.tail, self.translation)
         )

@@ -104,7 +104,7 @@ def planted(tmp_path_factory):
         profile=ProfileConfig(
             pretrain_epochs=20, fingerprint_hidden=(64, 32), descriptor_hidden=16
         ),
-        pair=PairConfig(hidden=32, embedding=16),
+        pair=PairConfig(hidden=32, embedding=16, interaction_hidden=32),
     )
     run_dir = tmp_path_factory.mktemp("planted")
     train(config, SHARED_DATA, run_dir, benchmark=benchmark)
