@@ -26,6 +26,7 @@ from model.config import TrainConfig
 from model.data import load_benchmark
 from model.evaluate import summarise
 from model.splits import TEST, TRAIN, VALIDATION, cell_evaluation_set, make_split
+from model.train import training_mask
 
 
 class FreeVectors(nn.Module):
@@ -63,10 +64,7 @@ def main() -> int:
     benchmark = load_benchmark(args.data)
     split = make_split(benchmark, config)
     drugs, effects = len(benchmark.drugs), len(benchmark.side_effects)
-    held_a, held_b, held_k = (torch.from_numpy(x) for x in split.held_out_cells())
-    trainable = torch.ones((drugs * drugs, effects), dtype=torch.bool)
-    trainable[held_a * drugs + held_b, held_k] = False
-    trainable[held_b * drugs + held_a, held_k] = False
+    trainable = training_mask(split, drugs, effects)
     labels, report_row = torch.from_numpy(benchmark.labels), torch.from_numpy(split.report_row)
     pairs = torch.from_numpy(split.pairs(TRAIN))
     names = [s.name for s in benchmark.side_effects]

@@ -38,7 +38,7 @@ from model.evaluate import EVALUATION_SEED_OFFSET, base_rate_log_odds, score_pai
 from model.network import DDIModel
 from model.prepare import Prepared, prepare
 from model.seriousness import classify
-from model.splits import TRAIN, VALIDATION, EvaluationSet, evaluation_set
+from model.splits import TRAIN, VALIDATION, EvaluationSet, Split, evaluation_set
 
 CHECKPOINT = "checkpoint.pt"
 GENE_SYMBOLS = Path(__file__).resolve().parent / "data" / "landmark_genes.tsv"
@@ -108,10 +108,9 @@ def _pretrain_profiles(model: DDIModel, prepared: Prepared, config: TrainConfig)
     return float(loss.item())
 
 
-def _training_mask(prepared: Prepared) -> torch.Tensor:
+def training_mask(split: Split, drugs: int, effects: int) -> torch.Tensor:
     """(D·D × S) bool, False on the held-out cells of the random split; indexed by a·D + b."""
-    drugs, effects = len(prepared.benchmark.drugs), len(prepared.benchmark.side_effects)
-    a, b, k = prepared.split.held_out_cells()
+    a, b, k = split.held_out_cells()
     if len(k) == 0:
         return torch.ones((drugs * drugs, 1), dtype=torch.bool).expand(-1, effects)
     mask = torch.ones((drugs * drugs, effects), dtype=torch.bool)
@@ -200,7 +199,7 @@ def train(
         benchmark, prepared.split, VALIDATION, config.seed + EVALUATION_SEED_OFFSET
     )
     names = [s.name for s in benchmark.side_effects]
-    trainable = _training_mask(prepared)
+    trainable = training_mask(prepared.split, len(bits), len(benchmark.side_effects))
     steps_per_epoch = math.ceil(_epoch_size(prepared, config) / config.batch_pairs)
     total_steps = steps_per_epoch * config.epochs
 
