@@ -23,6 +23,7 @@ def item(**changes) -> dict:
     return {k: v for k, v in record.items() if v is not None}
 
 
+@pytest.mark.shared
 @pytest.mark.parametrize(
     "name", sorted(p.name for p in (EXAMPLES / "spec-2.0").glob("spec-2[012]-*"))
 )

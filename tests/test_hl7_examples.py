@@ -7,6 +7,8 @@ import pytest
 from cds_service.services import SERVICES
 from tests.conftest import EXAMPLES
 
+pytestmark = pytest.mark.shared
+
 SERVICE_FOR_HOOK = {s.hook: s.id for s in SERVICES}
 WARFARIN_NSAID = ("warfarin", "ketorolac")
 DIGOXIN_CYCLOSPORINE = ("digoxin", "cyclosporine")

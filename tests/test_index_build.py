@@ -9,6 +9,8 @@ import pytest
 
 from cds_service.drug_index import DATA_DIR
 
+pytestmark = pytest.mark.shared
+
 ARTIFACTS = ("drug_index.sqlite", "interactions.sqlite")
 
 

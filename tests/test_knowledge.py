@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from pathlib import Path
 
 import pytest
 
@@ -26,6 +25,7 @@ from cds_service.knowledge import (
     render_ddi_template,
 )
 from cds_service.medication import Confidence, Ingredient, MappedIngredient
+from tests.conftest import SHARED_DATA
 
 WARFARIN, IBUPROFEN, ASPIRIN = "11289", "5640", "1191"
 DIGOXIN, CYCLOSPORINE = "3407", "3008"
@@ -33,8 +33,6 @@ SIMVASTATIN, CLARITHROMYCIN = "36567", "21212"
 METHOTREXATE, TRIMETHOPRIM = "6851", "10829"
 SILDENAFIL, NITROGLYCERIN = "136411", "4917"
 ACETAMINOPHEN, AMOXICILLIN = "161", "723"
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.fixture(scope="module")
@@ -231,7 +229,7 @@ def test_three_slot_templates_name_the_first_drug_twice():
     )
 
 
-@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs ../shared/data")
+@pytest.mark.shared
 def test_build_is_deterministic(tmp_path):
     from cds_service.drug_index import DrugIndex
     from cds_service.index_build.interactions_writer import build_interactions

@@ -20,8 +20,6 @@ from model.metrics import ap_at_k, aupr, aupr_negatives, auroc, expected_calibra
 from model.train import CHECKPOINT, train
 from tests.conftest import SHARED_DATA
 
-needs_shared = pytest.mark.skipif(not SHARED_DATA.exists(), reason="needs ../shared/data")
-
 # Not among the 645 TWOSIDES drugs (approved after 2012): apixaban, from DrugBank (DB06605).
 APIXABAN = "COC1=CC=C(C=C1)N1N=C(C(N)=O)C2=C1C(=O)N(CC2)C1=CC=C(C=C1)N1CCCCC1=O"
 HAEMORRHAGE_WORDS = ("haemorrhage", "hemorrhage", "bleed", "melaena", "haematoma", "hematoma")
@@ -111,7 +109,7 @@ def planted(tmp_path_factory):
     return config, benchmark, run_dir
 
 
-@needs_shared
+@pytest.mark.shared
 def test_a_tiny_run_learns_the_planted_side_effect(planted):
     config, benchmark, run_dir = planted
     from model.prepare import prepare
@@ -123,7 +121,7 @@ def test_a_tiny_run_learns_the_planted_side_effect(planted):
     assert all(abs(r["auroc"] - 0.5) < 0.2 for r in rows[1:]), rows[1:]
 
 
-@needs_shared
+@pytest.mark.shared
 def test_training_is_deterministic_and_resumes_from_its_checkpoint(planted, tmp_path):
     config, benchmark, _ = planted
     short = dataclasses.replace(config, epochs=2)

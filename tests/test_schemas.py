@@ -10,7 +10,7 @@ import pytest
 from jsonschema import Draft202012Validator, ValidationError
 
 from cds_service.schemas import SCHEMA_DIR, SCHEMA_NAMES, load_schema
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, require_shared_data
 
 SPEC_EXAMPLES = SHARED_DATA / "cds-hooks" / "examples" / "spec-2.0"
 
@@ -132,8 +132,7 @@ def case_file(case: object) -> str:
 
 @pytest.fixture(scope="module")
 def spec_examples() -> Path:
-    if not SPEC_EXAMPLES.is_dir():
-        pytest.fail(f"the CDS Hooks 2.0 examples are expected at {SPEC_EXAMPLES}")
+    require_shared_data()
     return SPEC_EXAMPLES
 
 

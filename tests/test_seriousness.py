@@ -18,16 +18,15 @@ from model.seriousness import (
     render_markdown,
     tier_table,
 )
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, require_shared_data
 
 CSV = SHARED_DATA / SIDE_EFFECT_CSV
-requires_data = pytest.mark.skipif(not CSV.is_file(), reason=f"benchmark data missing: {CSV}")
+requires_data = pytest.mark.shared
 
 
 @pytest.fixture(scope="module")
 def side_effects() -> list[tuple[str, str]]:
-    if not CSV.is_file():
-        pytest.skip(f"benchmark data missing: {CSV}")
+    require_shared_data()
     return read_side_effects(CSV)
 
 

@@ -4,6 +4,8 @@ import pytest
 
 from cds_service.index_build.valuesets import EXPECTED_INGREDIENT, measure
 
+pytestmark = pytest.mark.shared
+
 
 @pytest.fixture(scope="module")
 def coverage(shared_data, drug_index):
