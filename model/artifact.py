@@ -1,7 +1,8 @@
 """The built model on disk: weights as a plain `.npz`, everything else as JSON. No pickle.
 
 Layout of an artifact directory:
-- `weights.npz`: the network's tensors and the per-side-effect calibration, float32;
+- `weights.npz`: the network's tensors, the per-side-effect calibration and the training pairs'
+  report-record codes, float32 (integer index arrays as int32);
 - `model.json`: version, training config, vocabularies (drugs with SMILES, side effects with
   seriousness tier, landmark genes with symbols), descriptor scaling, provenance and licences;
 - `metrics.json` (optional): what `ddi-cds evaluate` measured, per split.
@@ -25,7 +26,10 @@ from model.config import TrainConfig
 
 PACKAGED = Path(__file__).resolve().parent / "artifact"
 WEIGHTS, META, METRICS = "weights.npz", "model.json", "metrics.json"
-NON_NETWORK_PREFIXES = ("calibration.", "descriptors.")
+NON_NETWORK_PREFIXES = ("calibration.", "descriptors.", "records.")
+# `records.index[a, b]`: the row of the pair's code in `records.code`, or one of these.
+RECORD_EMPTY = -1  # a training pair with nothing reported: its record is all zeros
+RECORD_NONE = -2  # no record: not a training pair, or a drug the model was not trained on
 
 
 class ArtifactError(RuntimeError):
@@ -73,8 +77,11 @@ class Artifact:
 
     def save(self, directory: Path) -> str:
         directory.mkdir(parents=True, exist_ok=True)
-        # Stored as float32; hash what is stored.
-        self.tensors = {k: np.asarray(v, dtype=np.float32) for k, v in self.tensors.items()}
+        # Stored as float32 or int32; hash what is stored.
+        self.tensors = {
+            k: np.asarray(v, dtype=np.int32 if v.dtype.kind in "iu" else np.float32)
+            for k, v in self.tensors.items()
+        }
         self.version = self.content_hash()
         np.savez_compressed(directory / WEIGHTS, **self.tensors)
         meta = {"version": self.version, **self.meta()}

@@ -46,10 +46,17 @@ class PairConfig:
     hidden: int = 512  # the shared dense layer each drug's profile goes through
     embedding: int = 256  # drug embedding (DeSIDE: 100; 256 measured better here)
     interaction_hidden: int = 1024  # the interaction head; 2048 scores 190 pairs too slowly
+    translation: int = 64  # translation-score space (DeSIDE: 100); 64 keeps 190 pairs < 20 ms
     dropout: float = 0.1
     # Each training drug also has a learnt memory vector; it is dropped this often in training
     # so the structure-only path (all a new drug has) stays a complete model.
     identity_dropout: float = 0.2
+    # A training pair's report record (its other side effects) is encoded to this many numbers;
+    # in training each record entry is hidden this often (so the code learns to predict a side
+    # effect from the others) and whole records this often (so pairs without one are scored).
+    record_code: int = 64
+    record_denoise: float = 0.5
+    record_dropout: float = 0.2
 
 
 @dataclass(frozen=True)

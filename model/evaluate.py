@@ -47,7 +47,11 @@ def score_pairs(
     out = []
     for start in range(0, len(pairs), batch):
         chunk = torch.from_numpy(pairs[start : start + batch])
-        out.append(model.pair_net.score(*model.embeddings(profiles, identity, chunk)))
+        records, recorded = prepared.pair_records(chunk)
+        out.append(
+            model.pair_net.score(*model.embeddings(profiles, identity, chunk))
+            + model.record_logits(model.record_code(records), recorded)
+        )
     return (
         torch.cat(out).numpy() if out else np.zeros((0, model.pair_net.bias.shape[0]), np.float32)
     )

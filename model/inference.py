@@ -7,7 +7,9 @@
 A drug is a TWOSIDES/STITCH id of the 645 training drugs or any SMILES string. A SMILES that is
 one of the 645 (same canonical form) is that drug. A new structure is scored from its structure
 alone: the learnt per-drug memory exists only for training drugs, and `DrugState.known` says
-which path a score took. Per-drug work (features, stage-1 profile, gate halves) is cached, so
+which path a score took. A pair of two training drugs also has its report-record term (what
+TWOSIDES reported for the pair in training, as a code); `Explanation.record_logit` says how much
+of a score came from it. Per-drug work (features, stage-1 profile, gate halves) is cached, so
 a 20-medication list costs 20 profiles and 190 cheap pair evaluations.
 """
 
@@ -23,7 +25,7 @@ import numpy as np
 import torch
 from rdkit import Chem
 
-from model.artifact import Artifact, load_artifact
+from model.artifact import RECORD_NONE, Artifact, load_artifact
 from model.calibration import PlattCalibration
 from model.features import DescriptorScaler, StructureError, featurise
 from model.network import DDIModel
@@ -36,11 +38,31 @@ class DrugState:
     """A drug as the pair model sees it; computed once per drug."""
 
     key: str
-    known: bool  # one of the training drugs (has a learnt memory vector)
+    row: int  # index among the training drugs (learnt memory, report records); -1: not one
     profile: torch.Tensor  # (978,) stage-1 gene profile
     own: torch.Tensor  # (978,) its half of its own gate
     given: torch.Tensor  # (978,) its half of its partner's gate
     memory: torch.Tensor  # (embedding,) zero for a drug not seen in training
+
+    @property
+    def known(self) -> bool:
+        return self.row >= 0
+
+
+@dataclass(frozen=True)
+class _PairBatch:
+    """Per pair: each drug's stage-1 profile, gate halves, memory and training-drug row."""
+
+    profile_a: torch.Tensor
+    own_a: torch.Tensor
+    given_a: torch.Tensor
+    memory_a: torch.Tensor
+    row_a: np.ndarray
+    profile_b: torch.Tensor
+    own_b: torch.Tensor
+    given_b: torch.Tensor
+    memory_b: torch.Tensor
+    row_b: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -58,6 +80,9 @@ class Explanation:
     probability: float
     genes: list[GeneContribution]
     top_side_effects: list[tuple[str, str, float]]  # (name, tier, probability)
+    # The pair's report-record term in this side effect's logit (the genes explain the rest);
+    # None when the pair has no record (a drug outside training, or a held-out pair).
+    record_logit: float | None
 
 
 class Predictor:
@@ -92,6 +117,10 @@ class Predictor:
         )
         self.model.load_state_dict(self.artifact.network_state())
         self.model.eval()
+        self._record_index = tensors["records.index"]
+        with torch.no_grad():
+            empty = self.model.record_code(torch.zeros(1, len(self.side_effects)))
+        self._record_codes = torch.cat([torch.from_numpy(tensors["records.code"]), empty])
         held_out = set(self.artifact.provenance.get("held_out_drugs", []))
         self._known: dict[str, tuple[int, str]] = {}  # stitch id → (memory row, smiles)
         self._by_structure: dict[str, str] = {}  # canonical smiles → stitch id
@@ -126,40 +155,58 @@ class Predictor:
         profile = self.model.profile_net(torch.from_numpy(bits), torch.from_numpy(descriptors))
         own, given = self.model.pair_net.drug_state(profile)
         memory = self.model.drug_memory(torch.tensor([memory_row]))
-        return DrugState(drug, memory_row > 0, profile[0], own[0], given[0], memory[0])
+        return DrugState(drug, memory_row - 1, profile[0], own[0], given[0], memory[0])
 
     @torch.no_grad()
     def logits(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """Uncalibrated scores (pairs × side effects)."""
         if not pairs:
             return np.zeros((0, len(self.side_effects)), dtype=np.float32)
-        embedded = self._embed(pairs)
-        return self.model.pair_net.score(*embedded).numpy()
+        batch = self._batch(pairs)
+        embed = self.model.pair_net.embed
+        gated_a, gated_b = self._gated(batch)
+        scores = self.model.pair_net.score(
+            embed(gated_a) + batch.memory_a, embed(gated_b) + batch.memory_b
+        )
+        return (scores + self.model.record_logits(*self._records(batch))).numpy()
 
     def predict(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """Calibrated probabilities (pairs × side effects), in `self.side_effects` order."""
         return self.calibration(self.logits(pairs))
 
-    def _embed(self, pairs: Sequence[tuple[str, str]]) -> tuple[torch.Tensor, torch.Tensor]:
-        gated_a, gated_b, memory_a, memory_b = self._gated(pairs)
-        embed = self.model.pair_net.embed
-        return embed(gated_a) + memory_a, embed(gated_b) + memory_b
-
-    def _gated(
-        self, pairs: Sequence[tuple[str, str]]
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        states = {d: self.drug_state(d) for pair in pairs for d in pair}
-        a = [states[x] for x, _ in pairs]
-        b = [states[y] for _, y in pairs]
-
-        def stack(items: list[DrugState], field: str) -> torch.Tensor:
-            return torch.stack([getattr(item, field) for item in items])
-
-        gated_a, gated_b = self.model.pair_net.gated(
-            stack(a, "profile"), (stack(a, "own"), stack(a, "given")),
-            stack(b, "profile"), (stack(b, "own"), stack(b, "given")),
+    def _batch(self, pairs: Sequence[tuple[str, str]]) -> _PairBatch:
+        """The pairs' drug states, stacked once per distinct drug and gathered per pair: a
+        20-medication list stacks 20 states, not 380."""
+        keys = list(dict.fromkeys(drug for pair in pairs for drug in pair))
+        states = [self.drug_state(key) for key in keys]
+        position = {key: i for i, key in enumerate(keys)}
+        a = torch.tensor([position[x] for x, _ in pairs])
+        b = torch.tensor([position[y] for _, y in pairs])
+        profile = torch.stack([s.profile for s in states])
+        own = torch.stack([s.own for s in states])
+        given = torch.stack([s.given for s in states])
+        memory = torch.stack([s.memory for s in states])
+        rows = np.array([s.row for s in states])
+        return _PairBatch(
+            profile[a], own[a], given[a], memory[a], rows[a.numpy()],
+            profile[b], own[b], given[b], memory[b], rows[b.numpy()],
         )  # fmt: skip
-        return gated_a, gated_b, stack(a, "memory"), stack(b, "memory")
+
+    def _gated(self, batch: _PairBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.pair_net.gated(
+            batch.profile_a, (batch.own_a, batch.given_a),
+            batch.profile_b, (batch.own_b, batch.given_b),
+        )  # fmt: skip
+
+    def _records(self, batch: _PairBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each pair's report-record code and whether it has a record at all."""
+        both_known = (batch.row_a >= 0) & (batch.row_b >= 0)
+        index = np.full(len(both_known), RECORD_NONE, dtype=np.int64)
+        index[both_known] = self._record_index[batch.row_a[both_known], batch.row_b[both_known]]
+        recorded = index != RECORD_NONE
+        # RECORD_EMPTY (-1) and RECORD_NONE (-2, masked) both read the empty record's code.
+        code_rows = np.where(index >= 0, index, len(self._record_codes) - 1)
+        return self._record_codes[torch.from_numpy(code_rows)], torch.from_numpy(recorded)
 
     def explain(
         self, pair: tuple[str, str], side_effect: str | int, genes: int = 10, effects: int = 5
@@ -168,10 +215,15 @@ class Predictor:
         side effects this pair scores highest (gradient × input on the gated gene profiles)."""
         k = side_effect if isinstance(side_effect, int) else self._effect_index[side_effect]
         with torch.enable_grad():
-            gated_a, gated_b, memory_a, memory_b = self._gated([pair])
-            gated_a, gated_b = gated_a.detach().requires_grad_(), gated_b.detach().requires_grad_()
+            batch = self._batch([pair])
+            gated_a, gated_b = (g.detach().requires_grad_() for g in self._gated(batch))
             embed = self.model.pair_net.embed
-            logits = self.model.pair_net.score(embed(gated_a) + memory_a, embed(gated_b) + memory_b)
+            codes, recorded = self._records(batch)
+            record_term = self.model.record_logits(codes, recorded)
+            logits = self.model.pair_net.score(
+                embed(gated_a) + batch.memory_a, embed(gated_b) + batch.memory_b
+            )
+            logits = logits + record_term
             logits[0, k].backward()
         contribution = (gated_a.grad * gated_a + gated_b.grad * gated_b)[0].detach()
         state_a, state_b = self.drug_state(pair[0]), self.drug_state(pair[1])
@@ -192,6 +244,7 @@ class Predictor:
             top_side_effects=[
                 (self.side_effects[i], self.tiers[i], float(probabilities[i])) for i in ranked
             ],
+            record_logit=float(record_term[0, k].detach()) if bool(recorded[0]) else None,
         )
 
 

@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from model.config import TrainConfig
 from model.data import Benchmark, load_benchmark
 from model.features import DESCRIPTOR_NAMES, DescriptorScaler, featurise, raw_descriptors
 from model.profiles import random_walk_profiles
-from model.splits import Split, make_split
+from model.splits import TRAIN, Split, make_split, training_reports
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,20 @@ class Prepared:
     profile_drugs: np.ndarray  # training drugs with targets: stage-1 supervision
     profile_targets: np.ndarray  # (len(profile_drugs), 978), standardised per gene
     identity: np.ndarray  # (D,) row in the model's drug memory: index + 1, 0 for held-out drugs
+    records: np.ndarray  # (P, S) bool: `training_reports`, each reported pair's record
+
+    def pair_records(self, pairs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """For (N, 2) drug pairs: (N, S) float records and (N,) bool "is a training pair".
+
+        A training pair without TWOSIDES reports has an all-zero record, which is knowledge
+        (nothing was reported); a validation or test pair has no record at all.
+        """
+        a, b = pairs[:, 0].numpy(), pairs[:, 1].numpy()
+        rows = self.split.report_row[a, b]
+        records = np.zeros((len(rows), self.records.shape[1]), dtype=np.float32)
+        records[rows >= 0] = self.records[rows[rows >= 0]]
+        recorded = self.split.partition[a, b] == TRAIN
+        return torch.from_numpy(records), torch.from_numpy(recorded)
 
 
 def prepare(config: TrainConfig, data_dir: Path, benchmark: Benchmark | None = None) -> Prepared:
@@ -61,4 +76,5 @@ def prepare(config: TrainConfig, data_dir: Path, benchmark: Benchmark | None = N
             np.arange(1, len(benchmark.drugs) + 1),
             0,
         ),
+        records=training_reports(benchmark, split),
     )

@@ -79,6 +79,22 @@ class Split:
         )
 
 
+def training_reports(benchmark: Benchmark, split: Split) -> np.ndarray:
+    """(P × S) bool: what training may know of each reported pair's side effects.
+
+    A row is the pair's TWOSIDES labels if the pair is a training pair, with the held-out cells
+    (random split) cleared; rows of validation and test pairs are all False. This is the pair's
+    "report record" the network reads (`DDIModel`), so it must never carry a held-out label.
+    """
+    records = benchmark.labels.copy()
+    training = split.partition[benchmark.pairs[:, 0], benchmark.pairs[:, 1]] == TRAIN
+    records[~training] = False
+    a, b, k = split.held_out_cells()
+    if len(k):
+        records[split.report_row[a, b], k] = False
+    return records
+
+
 def _report_rows(benchmark: Benchmark) -> np.ndarray:
     count = len(benchmark.drugs)
     rows = np.full((count, count), -1, dtype=np.int64)

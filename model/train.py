@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch.nn import functional
 
-from model.artifact import Artifact
+from model.artifact import RECORD_EMPTY, RECORD_NONE, Artifact
 from model.calibration import PlattCalibration
 from model.config import TrainConfig
 from model.data import Benchmark
@@ -217,7 +217,12 @@ def train(
             for group in optimiser.param_groups:
                 group["lr"] = _learning_rate(config, state["step"], total_steps)
             keep = torch.rand(len(identity), generator=generator) >= config.pair.identity_dropout
-            logits, profiles = model(bits, descriptors, identity * keep, batch)
+            records, recorded = prepared.pair_records(batch)
+            shown = torch.rand(records.shape, generator=generator) >= config.pair.record_denoise
+            kept = torch.rand(len(batch), generator=generator) >= config.pair.record_dropout
+            logits, profiles = model(
+                bits, descriptors, identity * keep, batch, records * shown, recorded & kept
+            )
             loss = (
                 functional.binary_cross_entropy_with_logits(logits, target, weight, reduction="sum")
                 / weight.sum()
@@ -288,6 +293,22 @@ def _calibrate(
     return balanced.shifted(base_rate_log_odds(benchmark) - np.log(ratio))
 
 
+@torch.no_grad()
+def _record_tensors(model: DDIModel, prepared: Prepared) -> dict[str, np.ndarray]:
+    """What inference keeps of the report records: one code per reported training pair (not
+    the records themselves, which are the benchmark's labels) and a (D × D) index into them."""
+    split, count = prepared.split, len(prepared.benchmark.drugs)
+    index = np.full((count, count), RECORD_NONE, dtype=np.int32)
+    index[split.partition == TRAIN] = RECORD_EMPTY
+    pairs = prepared.benchmark.pairs
+    reported = np.flatnonzero(split.partition[pairs[:, 0], pairs[:, 1]] == TRAIN)
+    index[pairs[reported, 0], pairs[reported, 1]] = np.arange(len(reported))
+    index[pairs[reported, 1], pairs[reported, 0]] = np.arange(len(reported))
+    model.eval()
+    records = torch.from_numpy(prepared.records[reported].astype(np.float32))
+    return {"records.code": model.record_code(records).numpy(), "records.index": index}
+
+
 def _gene_symbols() -> dict[int, str]:
     with GENE_SYMBOLS.open(newline="", encoding="utf-8") as handle:
         return {int(r["entrez_id"]): r["symbol"] for r in csv.DictReader(handle, delimiter="\t")}
@@ -302,6 +323,7 @@ def _artifact(
     tensors["calibration.intercept"] = calibration.intercept
     tensors["descriptors.mean"] = prepared.scaler.mean
     tensors["descriptors.scale"] = prepared.scaler.scale
+    tensors.update(_record_tensors(model, prepared))
     symbols = _gene_symbols()
     side_effects = []
     for effect in benchmark.side_effects:

@@ -13,10 +13,12 @@ from model.artifact import PACKAGED, ArtifactError, load_artifact
 from model.calibration import PlattCalibration
 from model.config import PairConfig, ProfileConfig, TrainConfig
 from model.data import Benchmark, SideEffect, load_benchmark
-from model.evaluate import evaluate_run
+from model.evaluate import evaluate_run, score_pairs
 from model.features import StructureError
 from model.inference import Predictor
 from model.metrics import ap_at_k, aupr, aupr_negatives, auroc, expected_calibration_error
+from model.prepare import prepare
+from model.splits import TRAIN
 from model.train import CHECKPOINT, train
 from tests.conftest import SHARED_DATA
 
@@ -112,8 +114,6 @@ def planted(tmp_path_factory):
 @pytest.mark.shared
 def test_a_tiny_run_learns_the_planted_side_effect(planted):
     config, benchmark, run_dir = planted
-    from model.prepare import prepare
-
     results = evaluate_run(run_dir, SHARED_DATA, prepare(config, SHARED_DATA, benchmark))
     rows = results["partitions"]["test"]["per_side_effect"]
     assert rows[0]["auroc"] > 0.9, rows[0]
@@ -143,6 +143,43 @@ def test_training_is_deterministic_and_resumes_from_its_checkpoint(planted, tmp_
     # Resuming a finished run trains no more epochs and rebuilds the same artifact.
     train(short, SHARED_DATA, tmp_path / "a", resume=True, benchmark=benchmark)
     assert load_artifact(tmp_path / "a").version == first.version
+
+
+@pytest.mark.shared
+def test_report_records_never_carry_a_held_out_label(planted):
+    config, benchmark, _ = planted
+    random_split = prepare(config, SHARED_DATA, benchmark)
+    a, b, k = random_split.split.held_out_cells()
+    assert len(k) and not random_split.records[random_split.split.report_row[a, b], k].any()
+    # Every other cell of a training pair is its label.
+    kept = benchmark.labels.copy()
+    kept[random_split.split.report_row[a, b], k] = False
+    assert (random_split.records == kept).all()
+
+    whole_pairs = prepare(dataclasses.replace(config, split="pairs"), SHARED_DATA, benchmark)
+    pairs = torch.from_numpy(benchmark.pairs)
+    records, recorded = whole_pairs.pair_records(pairs)
+    partition = whole_pairs.split.partition[benchmark.pairs[:, 0], benchmark.pairs[:, 1]]
+    assert (recorded.numpy() == (partition == TRAIN)).all() and (partition != TRAIN).any()
+    assert not records[~recorded].any()
+
+
+@pytest.mark.shared
+def test_the_served_model_scores_pairs_as_evaluation_did(planted):
+    """The artifact keeps codes, not records: serving must give the evaluated logits."""
+    config, benchmark, run_dir = planted
+    prepared = prepare(config, SHARED_DATA, benchmark)
+    served = Predictor(run_dir)
+    drugs = [d.stitch_id for d in benchmark.drugs]
+    pairs = np.array([[0, 3], [1, 2], [4, 30], [5, 6], [7, 59]])
+    recorded = prepared.pair_records(torch.from_numpy(pairs))[1]
+    assert recorded.all()  # random split: every pair of training drugs has a record
+    evaluated = score_pairs(served.model, prepared, pairs)
+    logits = served.logits([(drugs[i], drugs[j]) for i, j in pairs])
+    assert np.allclose(logits, evaluated, atol=1e-4)
+    why = served.explain((drugs[0], drugs[3]), 0)
+    assert why.record_logit is not None
+    assert served.explain((drugs[0], APIXABAN), 0).record_logit is None
 
 
 # --- the committed artifact --------------------------------------------------------------
