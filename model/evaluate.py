@@ -36,9 +36,14 @@ EVALUATION_SEED_OFFSET = 1  # negatives are drawn with config.seed + this, once 
 
 @torch.no_grad()
 def score_pairs(
-    model: DDIModel, prepared: Prepared, pairs: np.ndarray, batch: int = 8192
+    model: DDIModel,
+    prepared: Prepared,
+    pairs: np.ndarray,
+    batch: int = 8192,
+    with_records: bool = True,
 ) -> np.ndarray:
-    """Logits (pairs × side effects), drug profiles computed once."""
+    """Logits (pairs × side effects), drug profiles computed once. `with_records=False` scores
+    every pair as one the model has no report record for (`bench/record_ablation.py`)."""
     model.eval()
     profiles = model.profile_net(
         torch.from_numpy(prepared.bits), torch.from_numpy(prepared.descriptors)
@@ -48,6 +53,7 @@ def score_pairs(
     for start in range(0, len(pairs), batch):
         chunk = torch.from_numpy(pairs[start : start + batch])
         records, recorded = prepared.pair_records(chunk)
+        recorded &= with_records
         out.append(
             model.pair_net.score(*model.embeddings(profiles, identity, chunk))
             + model.record_logits(model.record_code(records), recorded)
