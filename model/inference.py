@@ -163,12 +163,19 @@ class Predictor:
         if not pairs:
             return np.zeros((0, len(self.side_effects)), dtype=np.float32)
         batch = self._batch(pairs)
+        logits, _ = self._score(batch, *self._gated(batch))
+        return logits.numpy()
+
+    def _score(
+        self, batch: _PairBatch, gated_a: torch.Tensor, gated_b: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, the report-record term in them) from the pairs' gated gene profiles."""
         embed = self.model.pair_net.embed
-        gated_a, gated_b = self._gated(batch)
-        scores = self.model.pair_net.score(
+        network = self.model.pair_net.score(
             embed(gated_a) + batch.memory_a, embed(gated_b) + batch.memory_b
         )
-        return (scores + self.model.record_logits(*self._records(batch))).numpy()
+        record_term = self.model.record_logits(*self._records(batch))
+        return network + record_term, record_term
 
     def predict(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """Calibrated probabilities (pairs × side effects), in `self.side_effects` order."""
@@ -217,14 +224,9 @@ class Predictor:
         with torch.enable_grad():
             batch = self._batch([pair])
             gated_a, gated_b = (g.detach().requires_grad_() for g in self._gated(batch))
-            embed = self.model.pair_net.embed
-            codes, recorded = self._records(batch)
-            record_term = self.model.record_logits(codes, recorded)
-            logits = self.model.pair_net.score(
-                embed(gated_a) + batch.memory_a, embed(gated_b) + batch.memory_b
-            )
-            logits = logits + record_term
+            logits, record_term = self._score(batch, gated_a, gated_b)
             logits[0, k].backward()
+        has_record = bool(self._records(batch)[1][0])
         contribution = (gated_a.grad * gated_a + gated_b.grad * gated_b)[0].detach()
         state_a, state_b = self.drug_state(pair[0]), self.drug_state(pair[1])
         gate_a = torch.sigmoid(state_a.own + state_b.given)
@@ -244,7 +246,7 @@ class Predictor:
             top_side_effects=[
                 (self.side_effects[i], self.tiers[i], float(probabilities[i])) for i in ranked
             ],
-            record_logit=float(record_term[0, k].detach()) if bool(recorded[0]) else None,
+            record_logit=float(record_term[0, k].detach()) if has_record else None,
         )
 
 
