@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from cds_service import prediction_cards
 from cds_service.codes import NDC_SYSTEMS, RXNORM_SYSTEMS
 from cds_service.interaction_check import CheckResult, InteractingPair
 from cds_service.knowledge import KnownInteraction, Severity
@@ -70,6 +71,8 @@ def cards_for(
     cards = [interaction_card(pair, options) for pair in result.pairs]
     if result.unmapped:
         cards.append(unmapped_card(result.unmapped, options))
+    if result.model is not None and result.model.not_scored:
+        cards.append(not_scored_by_model_card(result, options))
     if not medications_checked:
         cards.append(no_current_medications_card(options))
     if medications_dropped_beyond is not None:
@@ -78,20 +81,22 @@ def cards_for(
 
 
 def interaction_card(pair: InteractingPair, options: CardOptions) -> dict:
+    """Curated evidence first when there is any; the model's section after it, apart."""
+    if not pair.interactions:
+        return predicted_card(pair, options)
     top = pair.interactions[0]
     name_a, name_b = pair.ingredient_a.name, pair.ingredient_b.name
     consequence = next((i.consequence for i in pair.interactions if i.consequence), "")
     what = consequence or f"{top.severity.value} ({top.source})"
+    # The indicator is the curated one: the model adds its section, never raises the alert.
+    indicator = INDICATOR[top.severity]
     card: dict = {
         "uuid": options.new_id(),
         "summary": _clip(f"{name_a.capitalize()} + {name_b}: {_sentence_case(what)}"),
-        "indicator": INDICATOR[top.severity],
+        "indicator": indicator,
         "detail": _detail(pair),
         "source": {"label": top.source_label, "url": top.url},
-        "overrideReasons": [
-            {"system": OVERRIDE_SYSTEM, "code": code, "display": display}
-            for code, display in OVERRIDE_REASONS
-        ],
+        "overrideReasons": _override_reasons(),
     }
     suggestions = _removal_suggestions(pair, options)
     if suggestions:
@@ -101,6 +106,44 @@ def interaction_card(pair: InteractingPair, options: CardOptions) -> dict:
     if links:
         card["links"] = links
     return card
+
+
+def predicted_card(pair: InteractingPair, options: CardOptions) -> dict:
+    """A pair only the model flags: at most `warning`, and labelled as a prediction."""
+    assert pair.prediction is not None
+    name_a, name_b = pair.ingredient_a.name, pair.ingredient_b.name
+    card: dict = {
+        "uuid": options.new_id(),
+        "summary": _clip(prediction_cards.summary(name_a, name_b, pair.prediction)),
+        "indicator": prediction_cards.indicator(pair.prediction),
+        "detail": _detail(pair),
+        "source": {"label": f"{prediction_cards.MODEL_LABEL}, {pair.prediction.model_version}"},
+        "overrideReasons": _override_reasons(),
+    }
+    suggestions = _removal_suggestions(pair, options)
+    if suggestions:
+        card["suggestions"] = suggestions
+        card["selectionBehavior"] = "at-most-one"
+    return card
+
+
+def not_scored_by_model_card(result: CheckResult, options: CardOptions) -> dict:
+    assert result.model is not None
+    names = [ingredient.name for ingredient, _ in result.model.not_scored.values()]
+    return {
+        "uuid": options.new_id(),
+        "summary": _clip("Not checked by the prediction model: " + ", ".join(names)),
+        "indicator": "info",
+        "detail": prediction_cards.not_scored_detail(result.model.not_scored.values(), escape),
+        "source": {"label": f"{prediction_cards.MODEL_LABEL}, {result.model.model_version}"},
+    }
+
+
+def _override_reasons() -> list[dict]:
+    return [
+        {"system": OVERRIDE_SYSTEM, "code": code, "display": display}
+        for code, display in OVERRIDE_REASONS
+    ]
 
 
 def unmapped_card(medications: Iterable[PrescribedMedication], options: CardOptions) -> dict:
@@ -167,9 +210,15 @@ def escape(text: str) -> str:
 
 def _detail(pair: InteractingPair) -> str:
     name_a, name_b = pair.ingredient_a.name, pair.ingredient_b.name
-    out = [f"### Known interaction: {escape(name_a)} + {escape(name_b)}", ""]
+    out = []
+    if pair.interactions:
+        out.extend([f"### Known interaction: {escape(name_a)} + {escape(name_b)}", ""])
     for record in pair.interactions:
         out.extend(_evidence(record))
+    if pair.prediction:
+        out.extend(
+            prediction_cards.section(pair.prediction, pair.ingredient_a, pair.ingredient_b, escape)
+        )
     route_note = _route_note(pair)
     if route_note:
         out.extend(["**Route.** " + route_note, ""])

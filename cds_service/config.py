@@ -42,6 +42,21 @@ class Settings:
     # Cache (Redis is optional: the service answers without it)
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_timeout_s: float = 0.05
+    cache_ttl_s: int = 7 * 24 * 3600
+    cache_local_entries: int = 10_000  # pair predictions kept in each process (2 kB each)
+    redis_breaker_failures: int = 3  # consecutive Redis errors before it is left alone
+    redis_breaker_cooldown_s: float = 5.0
+    # The deep model's predictions (None: the committed artifact, model/artifact)
+    model_enabled: bool = True
+    model_dir: Path | None = None
+    # A pair only the model flags gets a card when a side effect of these tiers (comma-separated)
+    # reaches this calibrated probability; a pair the curated sources flag shows the model's
+    # view at the lower context bar. See cds_service.predictions.PredictionPolicy.
+    prediction_card_threshold: float = 0.9
+    prediction_card_tiers: str = "life-threatening"
+    prediction_context_threshold: float = 0.5
+    prediction_context_tiers: str = "life-threatening,serious"
+    prediction_max_effects: int = 3  # side effects named per predicted pair
     # Until JWT checking exists this flag is recorded and reported, and changes nothing
     auth_disabled: bool = False
 
@@ -61,7 +76,7 @@ class Settings:
 
 def _convert(name: str, raw: str, default: object) -> object:
     try:
-        if name == "data_dir":
+        if name.endswith("_dir"):
             return Path(raw)
         if isinstance(default, bool):
             if raw.lower() not in {"1", "0", "true", "false", "yes", "no"}:

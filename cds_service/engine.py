@@ -28,6 +28,7 @@ from cds_service.orders import (
     relative_reference,
     resources_in,
 )
+from cds_service.predictions import PredictionSource
 from cds_service.protocol import HookRequest, parse_hook_request
 from cds_service.services import ServiceDefinition
 
@@ -52,9 +53,11 @@ class CdsEngine:
         settings: Settings,
         fhir_client_factory: FhirClientFactory | None = None,
         card_options: CardOptions | None = None,
+        predictions: PredictionSource | None = None,
     ) -> None:
         self.mapper = mapper
         self.knowledge = knowledge
+        self.predictions = predictions
         self.settings = settings
         self.fhir_client_factory = fhir_client_factory or self._default_client
         self.card_options = card_options or CardOptions()
@@ -99,7 +102,9 @@ class CdsEngine:
         if not advised:
             return HookOutcome({"cards": []}, request, (), (), None, notes)
         others = [d for d in drafts if d not in advised] + current_meds
-        result = check_interactions(advised, others, self.knowledge, self.settings.min_card_tier)
+        result = check_interactions(
+            advised, others, self.knowledge, self.settings.min_card_tier, self.predictions
+        )
         cards = cards_for(
             result,
             medications_checked=current.complete,

@@ -1,10 +1,14 @@
-"""Which ingredient pairs of a prescribing session interact, by the curated knowledge. Pure.
+"""Which ingredient pairs of a prescribing session interact: curated knowledge and the model. Pure.
 
 The medications advised about (the selections at order-select, every draft at order-sign) are
 paired with every other medication: the other drafts and the current medications. One result
 per interacting pair of ingredients, however many orders carry them, so that a clinician sees
 warfarin + ibuprofen once even when both a draft and a current order hold ibuprofen. A
 combination product's own ingredients are not paired with each other.
+
+Every checked pair is also put to the model (`PredictionSource`, when there is one) in one
+batch; a pair appears when either source has something to say, each source's evidence kept in
+its own field.
 """
 
 from __future__ import annotations
@@ -16,6 +20,13 @@ from typing import Protocol
 from cds_service.knowledge import KnownInteraction, Severity
 from cds_service.medication import Ingredient
 from cds_service.orders import PrescribedMedication
+from cds_service.predictions import (
+    TIER_ORDER,
+    PairKey,
+    PairPrediction,
+    PredictionBatch,
+    PredictionSource,
+)
 
 
 class InteractionSource(Protocol):
@@ -30,11 +41,22 @@ class InteractingPair:
     ingredient_b: Ingredient
     medications_a: tuple[PrescribedMedication, ...]
     medications_b: tuple[PrescribedMedication, ...]
-    interactions: tuple[KnownInteraction, ...]  # oriented a -> b, most severe first
+    interactions: tuple[KnownInteraction, ...]  # oriented a -> b, most severe first; may be ()
+    prediction: PairPrediction | None = None  # the model's, when past the threshold
 
     @property
-    def severity(self) -> Severity:
-        return self.interactions[0].severity
+    def severity(self) -> Severity | None:
+        """The curated severity; None for a pair only the model flags."""
+        return self.interactions[0].severity if self.interactions else None
+
+    def sort_key(self) -> tuple:
+        """Curated pairs first, most severe first; then predicted-only ones by tier and
+        probability."""
+        if self.severity is not None:
+            return (0, self.severity.rank, 0.0, self.ingredient_a.name, self.ingredient_b.name)
+        top = self.prediction.top if self.prediction else None
+        tier = TIER_ORDER.get(top.tier, 3) if top else 3
+        return (1, tier, -(top.probability if top else 0.0), self.ingredient_a.name, "")
 
     @property
     def medications(self) -> tuple[PrescribedMedication, ...]:
@@ -48,6 +70,7 @@ class CheckResult:
     pairs: tuple[InteractingPair, ...]  # most severe first
     unmapped: tuple[PrescribedMedication, ...]  # could not be checked at all
     ingredient_pairs_checked: int
+    model: PredictionBatch | None = None  # None: no model configured
 
 
 def check_interactions(
@@ -55,6 +78,7 @@ def check_interactions(
     others: Sequence[PrescribedMedication],
     knowledge: InteractionSource,
     min_tier: Severity,
+    predictions: PredictionSource | None = None,
 ) -> CheckResult:
     everything = list(advised) + [m for m in others if m not in advised]
     carriers: dict[str, list[int]] = {}  # ingredient RXCUI -> positions in `everything`
@@ -65,31 +89,46 @@ def check_interactions(
             ingredients.setdefault(item.ingredient.rxcui, item.ingredient)
     advised_positions = set(range(len(advised)))
 
-    seen: set[frozenset[str]] = set()
-    pairs: list[InteractingPair] = []
+    checked: dict[PairKey, tuple[str, str, list[int]]] = {}  # both oriented from the advised
     for rxcui_a in carriers:
         a_positions = [p for p in carriers[rxcui_a] if p in advised_positions]
         if not a_positions:
             continue
         for rxcui_b, b_positions in carriers.items():
             key = frozenset((rxcui_a, rxcui_b))
-            if rxcui_a == rxcui_b or key in seen:
+            if rxcui_a == rxcui_b or key in checked:
                 continue
             if not any(pa != pb for pa in a_positions for pb in b_positions):
                 continue  # both only in one combination product
-            seen.add(key)
-            found = knowledge.interactions_for([rxcui_a], [rxcui_b])
-            if not found or found[0].severity.rank > min_tier.rank:
-                continue
-            pairs.append(
-                InteractingPair(
-                    ingredient_a=ingredients[rxcui_a],
-                    ingredient_b=ingredients[rxcui_b],
-                    medications_a=tuple(everything[p] for p in a_positions),
-                    medications_b=tuple(everything[p] for p in b_positions),
-                    interactions=tuple(found),
-                )
+            checked[key] = (rxcui_a, rxcui_b, a_positions)
+
+    policy = predictions.policy if predictions is not None else None
+    model = (
+        predictions.predict_pairs(
+            [(ingredients[a], ingredients[b]) for a, b, _ in checked.values()]
+        )
+        if predictions is not None and checked
+        else None
+    )
+    pairs: list[InteractingPair] = []
+    for key, (rxcui_a, rxcui_b, a_positions) in checked.items():
+        found = knowledge.interactions_for([rxcui_a], [rxcui_b])
+        if found and found[0].severity.rank > min_tier.rank:
+            found = []
+        prediction = model.pairs.get(key) if model else None
+        own_card = bool(prediction and policy and policy.warrants_card(prediction))
+        if not found and not own_card:
+            continue
+        pairs.append(
+            InteractingPair(
+                ingredient_a=ingredients[rxcui_a],
+                ingredient_b=ingredients[rxcui_b],
+                medications_a=tuple(everything[p] for p in a_positions),
+                medications_b=tuple(everything[p] for p in carriers[rxcui_b]),
+                interactions=tuple(found),
+                prediction=prediction,
             )
-    pairs.sort(key=lambda p: (p.severity.rank, p.ingredient_a.name, p.ingredient_b.name))
+        )
+    pairs.sort(key=InteractingPair.sort_key)
     unmapped = tuple(m for m in everything if not m.mapping.is_mapped)
-    return CheckResult(tuple(pairs), unmapped, len(seen))
+    return CheckResult(tuple(pairs), unmapped, len(checked), model)

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from cds_service.prediction_cards import MODEL_LABEL
 from cds_service.services import SERVICES
 from tests.conftest import EXAMPLES
 
@@ -43,6 +44,10 @@ EXPECTED = {
 }
 PDDI_FILES = sorted(p.name for p in (EXAMPLES / "pddi-cds").glob("*.json"))
 LIBRARY_FILES = sorted(p.name for p in (EXAMPLES / "hooks-library").glob("*.json"))
+
+
+def is_model_card(card: dict) -> bool:
+    return card["source"]["label"].startswith(MODEL_LABEL)
 
 
 def pair_of(card: dict) -> frozenset:
@@ -119,7 +124,7 @@ def test_hooks_library_context_examples_are_answered(client, schema_validator, n
     """The hooks library publishes contexts only: wrapped in a minimal request, as an EHR with
     no prefetch and no FHIR server would send them. Their amoxicillin/clavulanate and
     azithromycin orders do not interact; the answer says the current medications were not
-    available."""
+    available. The prediction model may add its own cards, labelled as its own."""
     context = json.loads((EXAMPLES / "hooks-library" / name).read_text())["context"]
     hook = name.split("-0")[0]
     body = {
@@ -130,5 +135,10 @@ def test_hooks_library_context_examples_are_answered(client, schema_validator, n
     response = client.post(f"/cds-services/{SERVICE_FOR_HOOK[hook]}", json=body)
     assert response.status_code == 200, response.json
     schema_validator("response", response.json)
-    summaries = [c["summary"] for c in response.json["cards"]]
-    assert summaries == ["Current medications not available: only the new orders were checked"]
+    curated = [c for c in response.json["cards"] if not is_model_card(c)]
+    assert [c["summary"] for c in curated] == [
+        "Current medications not available: only the new orders were checked"
+    ]
+    for card in response.json["cards"]:
+        if is_model_card(card):
+            assert card["indicator"] == "info" and "model predicts" in card["summary"]

@@ -3,6 +3,7 @@
 import pytest
 
 from cds_service.config import Settings
+from cds_service.model_predictions import load_predictor
 from cds_service.services import SERVICES
 from cds_service.web import create_app
 from tests.conftest import hook_request, medication_request
@@ -49,7 +50,7 @@ def test_health_and_readiness_with_redis_up(client):
     assert ready["status"] == "ready"
     assert ready["drugIndex"]["version"].startswith("drugindex-")
     assert ready["knowledge"]["version"].startswith("interactions-")
-    assert ready["model"]["loaded"] is False
+    assert ready["model"] == {"loaded": True, "version": load_predictor().version}
     assert ready["redis"] == {"state": "up"}  # the real Redis at 127.0.0.1:6379
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import Flask, Response, current_app, request
 
@@ -18,7 +19,12 @@ from cds_service.engine import CdsEngine, FhirClientFactory
 from cds_service.feedback import FeedbackStore
 from cds_service.knowledge import KnowledgeBase
 from cds_service.mapping import MedicationMapper
+from cds_service.prediction_cache import PredictionCache
+from cds_service.predictions import PredictionPolicy
 from cds_service.web.errors import register_error_handlers
+
+if TYPE_CHECKING:
+    from cds_service.model_predictions import ModelPredictions
 
 CORS_METHODS = "GET, POST, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type"
@@ -33,6 +39,8 @@ class Runtime:
     knowledge: KnowledgeBase
     engine: CdsEngine
     feedback: FeedbackStore
+    cache: PredictionCache
+    model_version: str | None  # None: the model is switched off
 
 
 def create_app(
@@ -45,9 +53,26 @@ def create_app(
     data_dir = settings.data_dir or Path(app.instance_path)
     index = DrugIndex()
     knowledge = KnowledgeBase()
-    engine = CdsEngine(MedicationMapper(index), knowledge, settings, fhir_client_factory)
+    cache = PredictionCache(
+        settings.redis_url or None,
+        timeout_s=settings.redis_timeout_s,
+        ttl_s=settings.cache_ttl_s,
+        local_entries=settings.cache_local_entries,
+        breaker_failures=settings.redis_breaker_failures,
+        breaker_cooldown_s=settings.redis_breaker_cooldown_s,
+    )
+    predictions = _model_predictions(settings, cache) if settings.model_enabled else None
+    engine = CdsEngine(
+        MedicationMapper(index), knowledge, settings, fhir_client_factory, predictions=predictions
+    )
     app.extensions["ddi_cds"] = Runtime(
-        settings, index, knowledge, engine, FeedbackStore(data_dir / "feedback.sqlite")
+        settings,
+        index,
+        knowledge,
+        engine,
+        FeedbackStore(data_dir / "feedback.sqlite"),
+        cache,
+        predictions.version if predictions else None,
     )
 
     from cds_service.web import health, hooks
@@ -62,6 +87,26 @@ def create_app(
             "--no-auth: EHR token checking is off (it does not exist yet in this version)"
         )
     return app
+
+
+def _model_predictions(settings: Settings, cache: PredictionCache) -> ModelPredictions:
+    # Imported here: torch and RDKit load only when the model is on.
+    from cds_service.model_predictions import ModelPredictions, load_predictor
+
+    return ModelPredictions(load_predictor(settings.model_dir), cache, prediction_policy(settings))
+
+
+def prediction_policy(settings: Settings) -> PredictionPolicy:
+    def tiers(text: str) -> frozenset[str]:
+        return frozenset(t.strip() for t in text.split(",") if t.strip())
+
+    return PredictionPolicy(
+        card_threshold=settings.prediction_card_threshold,
+        card_tiers=tiers(settings.prediction_card_tiers),
+        context_threshold=settings.prediction_context_threshold,
+        context_tiers=tiers(settings.prediction_context_tiers),
+        max_effects=settings.prediction_max_effects,
+    )
 
 
 def runtime() -> Runtime:

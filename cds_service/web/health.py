@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import redis
 from flask import Blueprint, Response, jsonify
 
 from cds_service.web import runtime
@@ -17,28 +16,26 @@ def healthz() -> Response:
 
 @blueprint.get("/readyz")
 def readyz() -> Response:
-    """Ready when the drug index and the knowledge are loaded; Redis is reported, not required
-    (without it the service answers from its in-process cache)."""
+    """Ready when the drug index, the knowledge and (when switched on) the model are loaded;
+    Redis is reported, not required: without it the service answers from its in-process cache
+    and the model."""
     state = runtime()
+    cache = state.cache.ping()
     body = {
         "status": "ready",
         "drugIndex": {"loaded": True, "version": state.index.version},
         "knowledge": {"loaded": True, "version": state.knowledge.version},
-        "model": {
-            "loaded": False,
-            "detail": "no predictive model in this release: cards carry curated evidence only",
+        "model": (
+            {"loaded": True, "version": state.model_version}
+            if state.model_version
+            else {"loaded": False, "detail": "switched off (DDI_CDS_MODEL_ENABLED=false)"}
+        ),
+        "redis": {"state": cache.redis, **({"detail": cache.detail} if cache.detail else {})},
+        "cache": {
+            "hitsLocal": cache.hits_local,
+            "hitsRedis": cache.hits_redis,
+            "misses": cache.misses,
+            "redisErrors": cache.redis_errors,
         },
-        "redis": _redis_state(state.settings.redis_url, state.settings.redis_timeout_s),
     }
     return jsonify(body)
-
-
-def _redis_state(url: str, timeout_s: float) -> dict:
-    client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
-    try:
-        client.ping()
-    except (redis.RedisError, OSError) as error:
-        return {"state": "down", "detail": f"{type(error).__name__}: using the in-process cache"}
-    finally:
-        client.close()
-    return {"state": "up"}

@@ -1,0 +1,217 @@
+"""The adapter between the clinical core and the DDI model (`model.inference.Predictor`).
+
+An ingredient (RxNorm, with a structure from the drug index) is matched to the model's drug
+vocabulary by InChIKey, then by the InChIKey's connectivity block (salts and stereo drawn
+differently), then by name; an ingredient that matches none but has a structure is scored from
+its structure alone; one without a structure is not scored and the card says so. Predictions
+go through `PredictionCache`; only pairs that make a card are explained (genes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from rdkit import Chem, RDLogger
+
+from cds_service.codes import normalize_name
+from cds_service.medication import Ingredient
+from cds_service.prediction_cache import PredictionCache, cache_key
+from cds_service.predictions import (
+    DriverGene,
+    ModelDrug,
+    PairKey,
+    PairPrediction,
+    PredictedEffect,
+    PredictionBatch,
+    PredictionPolicy,
+    pair_key,
+)
+from model.features import StructureError
+from model.inference import Predictor
+
+log = logging.getLogger("cds_service.model")
+STRUCTURE_ONLY = "structure"
+DRIVER_GENES = 5
+_EXPLAINED_ENTRIES = 2048
+_loaded: dict[Path | None, Predictor] = {}
+_loading = threading.Lock()
+
+
+def load_predictor(artifact_dir: Path | None = None) -> Predictor:
+    """One `Predictor` per artifact per process (gunicorn preloads it before forking)."""
+    with _loading:
+        if artifact_dir not in _loaded:
+            _loaded[artifact_dir] = Predictor(artifact_dir)
+        return _loaded[artifact_dir]
+
+
+class ModelDrugMatcher:
+    """Ingredient → (the key the predictor takes, how it was matched), or why not."""
+
+    def __init__(self, predictor: Predictor) -> None:
+        RDLogger.DisableLog("rdApp.*")
+        self._by_inchikey: dict[str, tuple[str, str]] = {}
+        self._by_skeleton: dict[str, tuple[str, str]] = {}
+        self._by_name: dict[str, tuple[str, str]] = {}
+        for drug in predictor.artifact.drugs:
+            entry = (drug["stitch_id"], drug["name"])
+            self._by_name.setdefault(normalize_name(drug["name"]), entry)
+            mol = Chem.MolFromSmiles(drug["smiles"] or "")
+            if mol is not None:
+                inchikey = Chem.MolToInchiKey(mol)
+                self._by_inchikey.setdefault(inchikey, entry)
+                self._by_skeleton.setdefault(inchikey[:14], entry)
+
+    def match(self, ingredient: Ingredient) -> tuple[str, ModelDrug] | str:
+        inchikey = (ingredient.inchikey or "").removeprefix("InChIKey=")
+        for table, how in (
+            (self._by_inchikey, inchikey),
+            (self._by_skeleton, inchikey[:14]),
+        ):
+            if how and how in table:
+                stitch_id, name = table[how]
+                label = "InChIKey" if table is self._by_inchikey else "InChIKey connectivity"
+                return stitch_id, ModelDrug(stitch_id, name, label)
+        by_name = self._by_name.get(normalize_name(ingredient.name))
+        if by_name:
+            return by_name[0], ModelDrug(by_name[0], by_name[1], "name")
+        if ingredient.smiles:
+            return ingredient.smiles, ModelDrug(
+                STRUCTURE_ONLY, ingredient.name, "structure only (not one of the trained drugs)"
+            )
+        return "no chemical structure in the drug index (e.g. a biologic or a mixture)"
+
+
+class ModelPredictions:
+    """`PredictionSource` over the committed model and the cache."""
+
+    def __init__(
+        self, predictor: Predictor, cache: PredictionCache, policy: PredictionPolicy
+    ) -> None:
+        self.predictor = predictor
+        self.cache = cache
+        self.policy = policy
+        self.version = predictor.version
+        self._matcher = ModelDrugMatcher(predictor)
+        shown = policy.card_tiers | policy.context_tiers
+        self._candidate = np.array([tier in shown for tier in predictor.tiers])
+        self._floor = min(policy.card_threshold, policy.context_threshold)
+        self._explained: OrderedDict[tuple[str, int], tuple[tuple[DriverGene, ...], bool]] = (
+            OrderedDict()
+        )
+        self._lock = threading.Lock()
+
+    def predict_pairs(self, pairs: Sequence[tuple[Ingredient, Ingredient]]) -> PredictionBatch:
+        matched: dict[str, tuple[str, ModelDrug]] = {}
+        not_scored: dict[str, tuple[Ingredient, str]] = {}
+        for ingredient in {i.rxcui: i for pair in pairs for i in pair}.values():
+            found = self._matcher.match(ingredient)
+            if isinstance(found, str):
+                not_scored[ingredient.rxcui] = (ingredient, found)
+            else:
+                matched[ingredient.rxcui] = found
+        scorable = [(a, b) for a, b in pairs if a.rxcui in matched and b.rxcui in matched]
+        keys = {
+            pair_key(a, b): (matched[a.rxcui], matched[b.rxcui], self._key(a, b, matched))
+            for a, b in scorable
+        }
+        probabilities = self._probabilities(keys, not_scored)
+        results: dict[PairKey, PairPrediction] = {}
+        for a, b in scorable:
+            key = pair_key(a, b)
+            if key in results:
+                continue
+            (model_a, drug_a), (model_b, drug_b), cached_as = keys[key]
+            if cached_as not in probabilities:
+                continue
+            prediction = self._prediction(
+                probabilities[cached_as], (model_a, model_b), (drug_a, drug_b), cached_as
+            )
+            if prediction is not None:
+                results[key] = prediction
+        return PredictionBatch(self.version, results, not_scored)
+
+    def _key(self, a: Ingredient, b: Ingredient, matched: dict[str, tuple[str, ModelDrug]]) -> str:
+        def short(model_key: str) -> str:  # a SMILES is hashed so the key stays short
+            if model_key.startswith("CID"):
+                return model_key
+            return "smiles-" + hashlib.sha256(model_key.encode()).hexdigest()[:20]
+
+        return cache_key(self.version, short(matched[a.rxcui][0]), short(matched[b.rxcui][0]))
+
+    def _probabilities(
+        self, keys: dict, not_scored: dict[str, tuple[Ingredient, str]]
+    ) -> dict[str, np.ndarray]:
+        wanted = {cached_as: (a[0], b[0]) for a, b, cached_as in keys.values()}
+        found = self.cache.get_many(list(wanted))
+        missing = [k for k in wanted if k not in found]
+        if missing:
+            computed = self._predict([wanted[k] for k in missing], missing, not_scored)
+            self.cache.put_many(computed)
+            found.update(computed)
+        return found
+
+    def _predict(
+        self,
+        pairs: list[tuple[str, str]],
+        keys: list[str],
+        not_scored: dict[str, tuple[Ingredient, str]],
+    ) -> dict[str, np.ndarray]:
+        usable, usable_keys = [], []
+        for pair, key in zip(pairs, keys, strict=True):
+            try:
+                for drug in pair:
+                    self.predictor.drug_state(drug)
+            except StructureError as error:
+                log.info("model could not read a structure: %s", error)
+                continue
+            usable.append(pair)
+            usable_keys.append(key)
+        if not usable:
+            return {}
+        return dict(zip(usable_keys, self.predictor.predict(usable), strict=True))
+
+    def _prediction(
+        self,
+        probabilities: np.ndarray,
+        model_keys: tuple[str, str],
+        drugs: tuple[ModelDrug, ModelDrug],
+        cached_as: str,
+    ) -> PairPrediction | None:
+        candidates = np.flatnonzero(self._candidate & (probabilities >= self._floor))
+        effects = self.policy.select(
+            [
+                PredictedEffect(
+                    self.predictor.side_effects[k], self.predictor.tiers[k], float(probabilities[k])
+                )
+                for k in candidates
+            ]
+        )
+        if not effects:
+            return None
+        top = self.predictor.side_effects.index(effects[0].name)
+        genes, from_record = self._explain(model_keys, top, cached_as)
+        return PairPrediction(self.version, effects, drugs[0], drugs[1], genes, from_record)
+
+    def _explain(
+        self, model_keys: tuple[str, str], effect: int, cached_as: str
+    ) -> tuple[tuple[DriverGene, ...], bool]:
+        with self._lock:
+            if (cached_as, effect) in self._explained:
+                return self._explained[(cached_as, effect)]
+        why = self.predictor.explain(model_keys, effect, genes=DRIVER_GENES, effects=1)
+        value = (
+            tuple(DriverGene(g.entrez, g.symbol) for g in why.genes),
+            why.record_logit is not None,
+        )
+        with self._lock:
+            self._explained[(cached_as, effect)] = value
+            while len(self._explained) > _EXPLAINED_ENTRIES:
+                self._explained.popitem(last=False)
+        return value

@@ -1,0 +1,134 @@
+"""The model's evidence in the cards: served by the real app on the committed artifact."""
+
+from __future__ import annotations
+
+import pytest
+
+from cds_service.config import Settings
+from cds_service.medication import Ingredient
+from cds_service.model_predictions import ModelDrugMatcher, load_predictor
+from cds_service.prediction_cards import MODEL_LABEL
+from cds_service.predictions import (
+    ModelDrug,
+    PairPrediction,
+    PredictedEffect,
+    PredictionPolicy,
+)
+from cds_service.web import create_app
+from tests.conftest import hook_request, medication_request
+
+WARFARIN, IBUPROFEN, ADALIMUMAB = "11289", "5640", "327361"
+AMOXICILLIN, AZITHROMYCIN = "723", "18631"
+
+
+def sign(client, drafts: list[str], current: list[str]) -> list[dict]:
+    body = hook_request(
+        "order-sign",
+        [medication_request(code, rid=f"d{i}") for i, code in enumerate(drafts)],
+        current=[
+            medication_request(code, rid=f"c{i}", status="active") for i, code in enumerate(current)
+        ],
+    )
+    response = client.post("/cds-services/ddi-order-sign", json=body)
+    assert response.status_code == 200, response.json
+    return response.json["cards"]
+
+
+def test_a_curated_card_carries_the_models_section_apart_and_after_it(client):
+    (card,) = sign(client, [WARFARIN], [IBUPROFEN])
+    version = load_predictor().version
+    known, predicted = card["detail"].split(f"### Predicted by model {version}: ")
+    assert known.startswith("### Known interaction: warfarin + ibuprofen")
+    assert "ANSM" in known and "probability" not in known
+    assert predicted.startswith("warfarin + ibuprofen")
+    assert "- Bleeding: probability" in predicted  # the life-threatening tier comes first
+    assert "Genes driving *Bleeding*" in predicted
+    assert "warfarin = training drug CID000006691 (warfarin, matched by name)" in predicted
+    assert "not an established interaction" in predicted
+    assert card["indicator"] == "warning"  # the curated indicator: the model never raises it
+    assert card["source"]["label"].startswith("ANSM")
+
+
+def test_a_drug_without_structure_is_listed_as_not_checked_by_the_model(client):
+    cards = sign(client, [ADALIMUMAB], [WARFARIN])
+    (card,) = [c for c in cards if c["summary"].startswith("Not checked by the prediction model")]
+    assert "adalimumab" in card["summary"] and card["indicator"] == "info"
+    assert "no chemical structure" in card["detail"]
+
+
+def test_a_pair_only_the_model_flags_gets_its_own_labelled_info_card(client):
+    cards = sign(client, [AMOXICILLIN], [AZITHROMYCIN])
+    (card,) = cards
+    assert card["source"]["label"].startswith(MODEL_LABEL)
+    assert card["indicator"] == "info" and "model predicts" in card["summary"]
+    assert "### Known" not in card["detail"]
+    assert card["detail"].startswith("### Predicted by model")
+
+
+def test_raising_the_card_bar_removes_model_only_cards_but_keeps_curated_context(tmp_path):
+    strict = Settings(data_dir=tmp_path, prediction_card_threshold=1.01)
+    client = create_app(strict).test_client()
+    assert sign(client, [AMOXICILLIN], [AZITHROMYCIN]) == []
+    (card,) = sign(client, [WARFARIN], [IBUPROFEN])
+    assert "### Predicted by model" in card["detail"]
+
+
+def test_with_the_model_switched_off_cards_are_curated_only(tmp_path):
+    client = create_app(Settings(data_dir=tmp_path, model_enabled=False)).test_client()
+    (card,) = sign(client, [WARFARIN], [IBUPROFEN])
+    assert "Predicted" not in card["detail"]
+    assert sign(client, [AMOXICILLIN], [AZITHROMYCIN]) == []
+    assert client.get("/readyz").json["model"]["loaded"] is False
+
+
+@pytest.mark.parametrize(
+    ("ingredient", "matched_by"),
+    [
+        (Ingredient("11289", "warfarin"), "name"),  # its TWOSIDES structure is another tautomer
+        (Ingredient("6809", "metformin", inchikey="XZWYZXLIPXDOLR-UHFFFAOYSA-N"), "InChIKey"),
+        (  # TWOSIDES draws it without its stereo centres
+            Ingredient("36567", "simvastatin", inchikey="RYMZZMVNJRMUDD-HGQWONQESA-N"),
+            "InChIKey connectivity",
+        ),
+        (
+            Ingredient("1", "new drug", smiles="CC(C)Cc1ccc(cc1)C(C)C(=O)NO"),
+            "structure only (not one of the trained drugs)",
+        ),
+    ],
+)
+def test_ingredients_are_matched_to_the_models_drugs(ingredient, matched_by):
+    found = ModelDrugMatcher(load_predictor()).match(ingredient)
+    assert not isinstance(found, str) and found[1].matched_by == matched_by
+
+
+def test_an_ingredient_without_structure_or_match_is_not_scored():
+    found = ModelDrugMatcher(load_predictor()).match(Ingredient("327361", "adalimumab"))
+    assert isinstance(found, str) and "no chemical structure" in found
+
+
+def effect(name: str, tier: str, probability: float) -> PredictedEffect:
+    return PredictedEffect(name, tier, probability)
+
+
+def test_the_policy_names_card_worthy_then_serious_tiers_then_likelier_effects():
+    policy = PredictionPolicy(card_threshold=0.9, context_threshold=0.5, max_effects=3)
+    effects = [
+        effect("cellulitis", "serious", 0.95),
+        effect("bleeding", "life-threatening", 0.55),
+        effect("arrest", "life-threatening", 0.92),
+        effect("rash", "other", 0.99),
+        effect("cough", "serious", 0.4),
+    ]
+    assert [e.name for e in policy.select(effects)] == ["arrest", "bleeding", "cellulitis"]
+
+
+def test_only_a_card_worthy_effect_earns_a_model_only_card():
+    policy = PredictionPolicy(card_threshold=0.9, card_tiers=frozenset({"life-threatening"}))
+    someone = ModelDrug("CID1", "x", "name")
+
+    def prediction(*effects: PredictedEffect) -> PairPrediction:
+        return PairPrediction("v", effects, someone, someone)
+
+    assert policy.warrants_card(prediction(effect("arrest", "life-threatening", 0.91)))
+    assert not policy.warrants_card(prediction(effect("arrest", "life-threatening", 0.89)))
+    assert not policy.warrants_card(prediction(effect("cellulitis", "serious", 0.99)))

@@ -1,0 +1,156 @@
+"""The pair-prediction cache against the real Redis at 127.0.0.1:6379, a Redis server started and
+stopped by the test, and a closed port."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import redis
+
+from cds_service.config import Settings
+from cds_service.prediction_cache import PredictionCache, cache_key
+from cds_service.web import create_app
+from tests.conftest import hook_request, medication_request
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+CLOSED_PORT_URL = "redis://127.0.0.1:1/0"
+WARFARIN, IBUPROFEN = "11289", "5640"
+
+
+def probabilities(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).random(963).astype(np.float32)
+
+
+@pytest.fixture
+def version() -> str:
+    """A model version no other test uses, so keys never collide on the shared Redis."""
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+def test_a_miss_then_a_hit_from_redis_in_another_process_cache(version):
+    key = cache_key(version, "CID000006691", "CID000003672")
+    writer = PredictionCache(REDIS_URL)
+    assert writer.get_many([key]) == {}
+    writer.put_many({key: probabilities(1)})
+    reader = PredictionCache(REDIS_URL)  # a second worker: empty local cache
+    found = reader.get_many([key])
+    assert np.allclose(found[key], probabilities(1), atol=1e-3)  # float16 in Redis
+    state = reader.state()
+    assert (state.hits_redis, state.hits_local, state.misses) == (1, 0, 0)
+    assert reader.get_many([key]) and reader.state().hits_local == 1  # now held locally
+    assert 0 < redis.Redis.from_url(REDIS_URL).ttl(key) <= writer.ttl_s
+
+
+def test_the_pair_is_stored_once_whatever_its_order(version):
+    assert cache_key(version, "a", "b") == cache_key(version, "b", "a")
+
+
+def test_a_new_model_version_does_not_read_the_old_ones_entries(version):
+    cache = PredictionCache(REDIS_URL)
+    cache.put_many({cache_key(version, "x", "y"): probabilities(2)})
+    fresh = PredictionCache(REDIS_URL)
+    assert fresh.get_many([cache_key(version + "-next", "x", "y")]) == {}
+    assert fresh.state().misses == 1
+
+
+def test_the_local_cache_is_bounded():
+    cache = PredictionCache(None, local_entries=2)
+    cache.put_many({k: probabilities(i) for i, k in enumerate("abc")})
+    assert set(cache.get_many(["a", "b", "c"])) == {"b", "c"}
+
+
+def test_a_closed_port_is_a_miss_and_opens_the_breaker():
+    now = [0.0]
+    cache = PredictionCache(
+        CLOSED_PORT_URL, breaker_failures=3, breaker_cooldown_s=5.0, clock=lambda: now[0]
+    )
+    for _ in range(3):
+        assert cache.get_many(["k"]) == {}
+    cache.put_many({"k": probabilities(3)})  # breaker open: kept locally, Redis not called
+    assert cache.state().redis_errors == 3
+    state = cache.state()
+    assert state.redis == "down" and "left alone" in state.detail
+    assert set(cache.get_many(["k"])) == {"k"}  # answered from the in-process cache
+    now[0] = 6.0  # past the cool-down: Redis is tried again
+    cache.get_many(["other"])
+    assert cache.state().redis_errors == 4
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[tuple[str, callable]]:
+    """A Redis server of the test's own, which the test may stop and start again."""
+    port = _free_port()
+    processes: list[subprocess.Popen] = []
+
+    def start() -> None:
+        process = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no",
+             "--dir", str(tmp_path)],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        processes.append(process)
+        client = redis.Redis(port=port, socket_connect_timeout=0.2)
+        for _ in range(100):
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop() -> None:
+        processes[-1].terminate()
+        processes[-1].wait(timeout=10)
+
+    start()
+    yield f"redis://127.0.0.1:{port}/0", (start, stop)
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def test_redis_stopped_mid_test_and_the_hook_still_answers(tmp_path, own_redis):
+    url, (start, stop) = own_redis
+    client = create_app(Settings(data_dir=tmp_path, redis_url=url)).test_client()
+    body = hook_request(
+        "order-sign",
+        [medication_request(WARFARIN, rid="w")],
+        current=[medication_request(IBUPROFEN, rid="i", status="active")],
+    )
+    first = client.post("/cds-services/ddi-order-sign", json=body)
+    assert first.status_code == 200
+    assert client.get("/readyz").json["redis"] == {"state": "up"}
+    assert redis.Redis.from_url(url).dbsize() >= 1  # the pair's prediction went to Redis
+
+    stop()
+    again = client.post("/cds-services/ddi-order-sign", json=body)
+    assert again.status_code == 200
+    assert [(c["summary"], c["detail"]) for c in again.json["cards"]] == [
+        (c["summary"], c["detail"]) for c in first.json["cards"]
+    ]
+    assert "### Predicted by model" in again.json["cards"][0]["detail"]
+    other = hook_request(  # a pair never seen: computed by the model, Redis down
+        "order-sign",
+        [medication_request(WARFARIN, rid="w")],
+        current=[medication_request("7258", rid="n", status="active")],  # naproxen
+    )
+    assert client.post("/cds-services/ddi-order-sign", json=other).status_code == 200
+    ready = client.get("/readyz").json
+    assert ready["status"] == "ready" and ready["redis"]["state"] == "down"
+
+    start()
+    assert client.get("/readyz").json["redis"] == {"state": "up"}  # the probe closes the breaker
