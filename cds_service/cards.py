@@ -57,6 +57,8 @@ def _new_uuid() -> str:
 @dataclass(frozen=True, slots=True)
 class CardOptions:
     new_id: NewId = _new_uuid
+    # Pairs only the model flags beyond this many share one summary card (alert fatigue).
+    max_predicted_cards: int = 3
 
 
 def cards_for(
@@ -68,7 +70,12 @@ def cards_for(
 ) -> list[dict]:
     """Interaction cards, then one card per reason the check is incomplete (if any)."""
     options = options or CardOptions()
-    cards = [interaction_card(pair, options) for pair in result.pairs]
+    curated = [pair for pair in result.pairs if pair.interactions]
+    predicted_only = [pair for pair in result.pairs if not pair.interactions]
+    shown = predicted_only[: options.max_predicted_cards]
+    cards = [interaction_card(pair, options) for pair in curated + shown]
+    if len(predicted_only) > len(shown):
+        cards.append(more_predictions_card(predicted_only[len(shown) :], options))
     if result.unmapped:
         cards.append(unmapped_card(result.unmapped, options))
     if result.model is not None and result.model.not_scored:
@@ -125,6 +132,31 @@ def predicted_card(pair: InteractingPair, options: CardOptions) -> dict:
         card["suggestions"] = suggestions
         card["selectionBehavior"] = "at-most-one"
     return card
+
+
+def more_predictions_card(pairs: list[InteractingPair], options: CardOptions) -> dict:
+    """The model-only pairs past the card limit, one line each, on one info card."""
+    version = pairs[0].prediction.model_version if pairs[0].prediction else ""
+    lines = [
+        f"The prediction model ({escape(version)}) also flags these pairs. They are statistical "
+        "signals from adverse-event reports, not established interactions:",
+        "",
+    ]
+    for pair in pairs:
+        assert pair.prediction is not None
+        top = pair.prediction.top
+        lines.append(
+            f"- {escape(pair.ingredient_a.name)} + {escape(pair.ingredient_b.name)}: "
+            f"{escape(top.name)}, probability {top.probability:.0%} ({top.tier})"
+        )
+    count = len(pairs)
+    return {
+        "uuid": options.new_id(),
+        "summary": _clip(f"The prediction model flags {count} more pair{'s' if count > 1 else ''}"),
+        "indicator": "info",
+        "detail": "\n".join(lines),
+        "source": {"label": f"{prediction_cards.MODEL_LABEL}, {version}"},
+    }
 
 
 def not_scored_by_model_card(result: CheckResult, options: CardOptions) -> dict:

@@ -57,6 +57,7 @@ class Settings:
     prediction_context_threshold: float = 0.5
     prediction_context_tiers: str = "life-threatening,serious"
     prediction_max_effects: int = 3  # side effects named per predicted pair
+    prediction_max_cards: int = 3  # model-only cards; the rest share one summary card
     # Until JWT checking exists this flag is recorded and reported, and changes nothing
     auth_disabled: bool = False
 

@@ -60,7 +60,9 @@ class CdsEngine:
         self.predictions = predictions
         self.settings = settings
         self.fhir_client_factory = fhir_client_factory or self._default_client
-        self.card_options = card_options or CardOptions()
+        self.card_options = card_options or CardOptions(
+            max_predicted_cards=settings.prediction_max_cards
+        )
 
     def evaluate(self, service: ServiceDefinition, body: Any) -> HookOutcome:
         """Raises `RequestError` (400) or `MedicationDataUnavailable` (412)."""

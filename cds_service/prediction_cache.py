@@ -116,6 +116,11 @@ class PredictionCache:
 
             self._call(write)
 
+    def clear_local(self) -> None:
+        """Forget the in-process entries (a benchmark's cold start; Redis keeps its own)."""
+        with self._lock:
+            self._local.clear()
+
     def state(self) -> CacheState:
         with self._lock:
             counts = dict(self._counts)

@@ -132,3 +132,16 @@ def test_only_a_card_worthy_effect_earns_a_model_only_card():
     assert policy.warrants_card(prediction(effect("arrest", "life-threatening", 0.91)))
     assert not policy.warrants_card(prediction(effect("arrest", "life-threatening", 0.89)))
     assert not policy.warrants_card(prediction(effect("cellulitis", "serious", 0.99)))
+
+
+def test_model_only_cards_beyond_the_limit_share_one_summary_card(client):
+    current = ["6809", "29046", "17767", "83367", "6918", "4603", "10582", "5487", "25480"]
+    cards = sign(client, ["21212", "10689"], current)  # clarithromycin, tramadol
+    own = [c for c in cards if "model predicts" in c["summary"]]
+    (more,) = [c for c in cards if c["summary"].startswith("The prediction model flags")]
+    assert len(own) == 3
+    count = int(more["summary"].split("flags ")[1].split(" ")[0])
+    assert count >= 1 and more["detail"].count("\n- ") == count
+    assert more["indicator"] == "info" and more["source"]["label"].startswith(MODEL_LABEL)
+    shown = {c["summary"].split(":")[0].lower() for c in own}
+    assert not any(line.split(":")[0].lstrip("- ") in shown for line in more["detail"].split("\n"))
