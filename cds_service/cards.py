@@ -12,6 +12,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from cds_service import prediction_cards
 from cds_service.codes import NDC_SYSTEMS, RXNORM_SYSTEMS
@@ -59,6 +60,7 @@ class CardOptions:
     new_id: NewId = _new_uuid
     # Pairs only the model flags beyond this many share one summary card (alert fatigue).
     max_predicted_cards: int = 3
+    explain_url: str | None = None  # absolute URL of the explanation endpoint, if served
 
 
 def cards_for(
@@ -109,10 +111,18 @@ def interaction_card(pair: InteractingPair, options: CardOptions) -> dict:
     if suggestions:
         card["suggestions"] = suggestions
         card["selectionBehavior"] = "at-most-one"
-    links = _links(pair.interactions, exclude=top.url)
+    links = _links(pair.interactions, exclude=top.url) + _explain_link(pair, options)
     if links:
         card["links"] = links
     return card
+
+
+def _explain_link(pair: InteractingPair, options: CardOptions) -> list[dict]:
+    if pair.prediction is None or not options.explain_url:
+        return []
+    query = urlencode({"a": pair.ingredient_a.rxcui, "b": pair.ingredient_b.rxcui})
+    label = f"Why the model predicts this: {pair.ingredient_a.name} + {pair.ingredient_b.name}"
+    return [{"label": _clip(label), "url": f"{options.explain_url}?{query}", "type": "absolute"}]
 
 
 def predicted_card(pair: InteractingPair, options: CardOptions) -> dict:
@@ -131,6 +141,9 @@ def predicted_card(pair: InteractingPair, options: CardOptions) -> dict:
     if suggestions:
         card["suggestions"] = suggestions
         card["selectionBehavior"] = "at-most-one"
+    links = _explain_link(pair, options)
+    if links:
+        card["links"] = links
     return card
 
 

@@ -9,7 +9,7 @@ the web layer passes in, so the engine is tested without a network.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cds_service.cards import CardOptions, cards_for
@@ -64,8 +64,11 @@ class CdsEngine:
             max_predicted_cards=settings.prediction_max_cards
         )
 
-    def evaluate(self, service: ServiceDefinition, body: Any) -> HookOutcome:
-        """Raises `RequestError` (400) or `MedicationDataUnavailable` (412)."""
+    def evaluate(
+        self, service: ServiceDefinition, body: Any, explain_url: str | None = None
+    ) -> HookOutcome:
+        """Raises `RequestError` (400) or `MedicationDataUnavailable` (412). `explain_url`:
+        where predicted cards link for the model's explanation (the web layer knows it)."""
         request = parse_hook_request(body, service)
         limit = self.settings.max_medications
         order_resources = list(resources_in(request.context[service.orders_field], limit + 1))
@@ -111,7 +114,7 @@ class CdsEngine:
             result,
             medications_checked=current.complete,
             medications_dropped_beyond=limit if truncated else None,
-            options=self.card_options,
+            options=replace(self.card_options, explain_url=explain_url),
         )
         return HookOutcome({"cards": cards}, request, tuple(advised), tuple(others), result, notes)
 

@@ -22,6 +22,7 @@ from rdkit import Chem, RDLogger
 from cds_service.codes import normalize_name
 from cds_service.medication import Ingredient
 from cds_service.prediction_cache import PredictionCache, cache_key
+from cds_service.prediction_cards import CAUTION
 from cds_service.predictions import (
     DriverGene,
     ModelDrug,
@@ -41,6 +42,18 @@ DRIVER_GENES = 5
 _EXPLAINED_ENTRIES = 2048
 _loaded: dict[Path | None, Predictor] = {}
 _loading = threading.Lock()
+
+
+def _published_accuracy(metrics: dict) -> dict:
+    """Macro test figures of the committed model, per split, as the model card quotes them."""
+    out = {}
+    for split, measured in metrics.items():
+        for partition, figures in measured.get("partitions", {}).items():
+            macro = figures.get("macro", {})
+            out[f"{split}/{partition}"] = {
+                k: round(macro[k], 3) for k in ("auroc", "aupr") if k in macro
+            }
+    return out
 
 
 def load_predictor(artifact_dir: Path | None = None) -> Predictor:
@@ -106,6 +119,57 @@ class ModelPredictions:
             OrderedDict()
         )
         self._lock = threading.Lock()
+
+    def explain(self, a: Ingredient, b: Ingredient, side_effect: str | None = None) -> dict:
+        """Why the model scores this pair as it does, for the explanation endpoint: both drugs
+        as the model knows them, its top side effects, the genes behind one of them, and the
+        model's published accuracy. Raises `LookupError` with a reason when it cannot."""
+        found = {i.rxcui: self._matcher.match(i) for i in (a, b)}
+        for ingredient in (a, b):
+            if isinstance(found[ingredient.rxcui], str):
+                reason = found[ingredient.rxcui]
+                raise LookupError(f"{ingredient.name} is not scored by the model: {reason}")
+        (key_a, drug_a), (key_b, drug_b) = found[a.rxcui], found[b.rxcui]  # type: ignore[misc]
+        try:
+            probabilities = self.predictor.predict([(key_a, key_b)])[0]
+        except StructureError as error:
+            raise LookupError(str(error)) from None
+        effects = self.predictor.side_effects
+        if side_effect is not None and side_effect not in effects:
+            raise LookupError(f"no side effect {side_effect[:80]!r} in the model's vocabulary")
+        index = effects.index(side_effect) if side_effect else None
+        if index is None:  # the most serious, likeliest effect the policy would name
+            shown = self.policy.select(
+                [
+                    PredictedEffect(effects[k], self.predictor.tiers[k], float(probabilities[k]))
+                    for k in range(len(effects))
+                ]
+            )
+            index = effects.index(shown[0].name) if shown else int(np.argmax(probabilities))
+        why = self.predictor.explain((key_a, key_b), index, genes=10, effects=10)
+        metrics = self.predictor.artifact.metrics or {}
+        return {
+            "modelVersion": self.version,
+            "drugs": [
+                {"rxcui": i.rxcui, "name": i.name, "modelDrug": d.key, "modelName": d.name,
+                 "matchedBy": d.matched_by}
+                for i, d in ((a, drug_a), (b, drug_b))
+            ],
+            "sideEffect": {"name": why.side_effect, "tier": self.predictor.tiers[index],
+                           "probability": why.probability},
+            "topSideEffects": [
+                {"name": name, "tier": tier, "probability": p}
+                for name, tier, p in why.top_side_effects
+            ],
+            "genes": [
+                {"entrez": g.entrez, "symbol": g.symbol, "contribution": g.contribution,
+                 "gateA": g.gate_a, "gateB": g.gate_b}
+                for g in why.genes
+            ],
+            "reportRecordLogit": why.record_logit,
+            "accuracy": _published_accuracy(metrics),
+            "caution": CAUTION,
+        }  # fmt: skip
 
     def predict_pairs(self, pairs: Sequence[tuple[Ingredient, Ingredient]]) -> PredictionBatch:
         matched: dict[str, tuple[str, ModelDrug]] = {}

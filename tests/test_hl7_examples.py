@@ -68,6 +68,9 @@ def test_pddi_example_gives_its_interaction_cards(client, schema_validator, name
     schema_validator("response", response.json)
     cards = response.json["cards"]
     found = {pair_of(c): c["indicator"] for c in cards if c["detail"].startswith("### Known")}
+    for card in cards:  # every pair of these examples is one the model scores
+        if card["detail"].startswith("### Known"):
+            assert "### Predicted by model deside-" in card["detail"], card["summary"]
     assert found == {frozenset(pair): indicator for pair, indicator in EXPECTED[name].items()}
     assert all(c["uuid"] and len(c["summary"]) < 140 for c in cards)
 

@@ -145,3 +145,35 @@ def test_model_only_cards_beyond_the_limit_share_one_summary_card(client):
     assert more["indicator"] == "info" and more["source"]["label"].startswith(MODEL_LABEL)
     shown = {c["summary"].split(":")[0].lower() for c in own}
     assert not any(line.split(":")[0].lstrip("- ") in shown for line in more["detail"].split("\n"))
+
+
+def test_a_predicted_card_links_to_its_explanation(client):
+    (card,) = sign(client, [WARFARIN], [IBUPROFEN])
+    link = card["links"][-1]
+    assert link["type"] == "absolute" and link["label"].startswith("Why the model predicts")
+    assert link["url"].startswith("http://localhost/explain?")
+    explained = client.get(link["url"].removeprefix("http://localhost"))
+    assert explained.status_code == 200
+    body = explained.json
+    assert body["modelVersion"] == load_predictor().version
+    assert [d["rxcui"] for d in body["drugs"]] == [WARFARIN, IBUPROFEN]
+    assert body["sideEffect"]["name"] == "Bleeding"  # the effect the card names first
+    assert len(body["genes"]) == 10 and all(g["symbol"] for g in body["genes"])
+    assert body["accuracy"]["random/test"]["auroc"] > 0.85
+    assert "not an established interaction" in body["caution"]
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "says"),
+    [
+        ("a=11289", 400, "parameter 'b' must be an RxNorm ingredient code"),
+        ("a=x&b=5640", 400, "parameter 'a' must be an RxNorm ingredient code"),
+        ("a=11289&b=999999999", 404, "not an ingredient the service knows"),
+        ("a=11289&b=327361", 404, "adalimumab is not scored by the model"),
+        ("a=11289&b=5640&effect=nope", 404, "no side effect 'nope'"),
+    ],
+)
+def test_explanation_requests_it_cannot_answer_say_why(client, query, status, says):
+    response = client.get(f"/explain?{query}")
+    assert response.status_code == status
+    assert says in response.json["issue"][0]["diagnostics"]

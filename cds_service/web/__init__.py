@@ -75,10 +75,11 @@ def create_app(
         predictions.version if predictions else None,
     )
 
-    from cds_service.web import health, hooks
+    from cds_service.web import explain, health, hooks
 
     app.register_blueprint(hooks.blueprint)
     app.register_blueprint(health.blueprint)
+    app.register_blueprint(explain.blueprint)
     register_error_handlers(app)
     app.after_request(_cors)
     app.before_request(_preflight)

@@ -7,7 +7,7 @@ import hashlib
 import logging
 import time
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify, request, url_for
 
 from cds_service.feedback import parse_feedback
 from cds_service.protocol import RequestError
@@ -29,7 +29,9 @@ def call_hook(service_id: str) -> Response:
     service = _service(service_id)
     started = time.perf_counter()
     body = read_json_body(request, runtime().settings.max_json_depth)
-    outcome = runtime().engine.evaluate(service, body)
+    outcome = runtime().engine.evaluate(
+        service, body, explain_url=url_for("explain.explain", _external=True)
+    )
     log.info(
         "hook %s instance=%s patient=%s cards=%d notes=%d in %.1f ms",
         service.id,
