@@ -22,6 +22,9 @@ class NoMedicationDataPolicy(StrEnum):
     PRECONDITION_FAILED = "412"  # answer 412, as the spec allows
 
 
+CONVENTIONAL_NAMES = {"redis_url": "REDIS_URL"}  # read when the DDI_CDS_ variable is absent
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     # Cards
@@ -63,12 +66,16 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read `DDI_CDS_<FIELD>` variables (e.g. DDI_CDS_MIN_CARD_TIER=avoid)."""
+        """Read `DDI_CDS_<FIELD>` variables (e.g. DDI_CDS_MIN_CARD_TIER=avoid); the Redis URL
+        also from the conventional `REDIS_URL` (as container platforms set it) when
+        `DDI_CDS_REDIS_URL` is not given."""
         environ = os.environ if environ is None else environ
         changes: dict[str, object] = {}
         defaults = cls()
         for item in fields(cls):
             raw = environ.get(f"DDI_CDS_{item.name.upper()}")
+            if raw is None and item.name in CONVENTIONAL_NAMES:
+                raw = environ.get(CONVENTIONAL_NAMES[item.name])
             if raw is None:
                 continue
             changes[item.name] = _convert(item.name, raw, getattr(defaults, item.name))

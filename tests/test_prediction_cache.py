@@ -154,3 +154,50 @@ def test_redis_stopped_mid_test_and_the_hook_still_answers(tmp_path, own_redis):
 
     start()
     assert client.get("/readyz").json["redis"] == {"state": "up"}  # the probe closes the breaker
+
+
+@pytest.fixture
+def silent_redis() -> Iterator[str]:
+    """A port that accepts connections and never answers: a Redis that hangs."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+    server.close()
+
+
+def test_a_hanging_redis_costs_its_timeout_then_is_left_alone(silent_redis):
+    cache = PredictionCache(silent_redis, timeout_s=0.05, breaker_failures=2)
+    started = time.perf_counter()
+    for _ in range(2):
+        assert cache.get_many(["k"]) == {}
+    hung = time.perf_counter() - started
+    started = time.perf_counter()
+    for _ in range(20):  # breaker open: Redis is not called at all
+        assert cache.get_many(["k"]) == {}
+    left_alone = time.perf_counter() - started
+    assert cache.state().redis_errors == 2 and cache.state().redis == "down"
+    assert hung < 2.0 and left_alone < hung  # bounds against a hang, not a benchmark
+
+
+def test_the_hook_answers_while_redis_hangs(tmp_path, silent_redis):
+    client = create_app(Settings(data_dir=tmp_path, redis_url=silent_redis)).test_client()
+    body = hook_request(
+        "order-sign",
+        [medication_request(WARFARIN, rid="w")],
+        current=[medication_request(IBUPROFEN, rid="i", status="active")],
+    )
+    for _ in range(3):
+        response = client.post("/cds-services/ddi-order-sign", json=body)
+        assert response.status_code == 200
+        assert "### Predicted by model" in response.json["cards"][0]["detail"]
+    assert client.get("/readyz").json["redis"]["state"] == "down"
+
+
+def test_the_redis_url_comes_from_the_conventional_variable_too():
+    assert Settings.from_env({"REDIS_URL": "redis://cache:6379/2"}).redis_url == (
+        "redis://cache:6379/2"
+    )
+    both = {"REDIS_URL": "redis://a:6379/0", "DDI_CDS_REDIS_URL": "redis://b:6379/0"}
+    assert Settings.from_env(both).redis_url == "redis://b:6379/0"  # the service's own wins
+    assert Settings.from_env({}).redis_url == "redis://127.0.0.1:6379/0"
