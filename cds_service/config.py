@@ -49,6 +49,10 @@ class Settings:
     cache_local_entries: int = 10_000  # pair predictions kept in each process (2 kB each)
     redis_breaker_failures: int = 3  # consecutive Redis errors before it is left alone
     redis_breaker_cooldown_s: float = 5.0
+    # Optional (HL7 PDDI guide): a card shown at order-select is not repeated at order-sign for
+    # the same clinician, patient, encounter and pair within this many seconds (needs Redis)
+    suppress_repeat_cards: bool = False
+    suppress_repeat_ttl_s: int = 900
     # The deep model's predictions (None: the committed artifact, model/artifact)
     model_enabled: bool = True
     model_dir: Path | None = None

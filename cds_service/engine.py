@@ -28,8 +28,9 @@ from cds_service.orders import (
     relative_reference,
     resources_in,
 )
-from cds_service.predictions import PredictionSource
+from cds_service.predictions import PredictionSource, pair_key
 from cds_service.protocol import HookRequest, parse_hook_request
+from cds_service.repeat_cards import ShownPairs
 from cds_service.services import ServiceDefinition
 
 FhirClientFactory = Callable[[HookRequest], FhirClient]
@@ -54,10 +55,12 @@ class CdsEngine:
         fhir_client_factory: FhirClientFactory | None = None,
         card_options: CardOptions | None = None,
         predictions: PredictionSource | None = None,
+        shown_pairs: ShownPairs | None = None,
     ) -> None:
         self.mapper = mapper
         self.knowledge = knowledge
         self.predictions = predictions
+        self.shown_pairs = shown_pairs
         self.settings = settings
         self.fhir_client_factory = fhir_client_factory or self._default_client
         self.card_options = card_options or CardOptions(
@@ -110,6 +113,8 @@ class CdsEngine:
         result = check_interactions(
             advised, others, self.knowledge, self.settings.min_card_tier, self.predictions
         )
+        if self.shown_pairs is not None:
+            result = self._without_repeats(request, result)
         cards = cards_for(
             result,
             medications_checked=current.complete,
@@ -117,6 +122,22 @@ class CdsEngine:
             options=replace(self.card_options, explain_url=explain_url),
         )
         return HookOutcome({"cards": cards}, request, tuple(advised), tuple(others), result, notes)
+
+    def _without_repeats(self, request: HookRequest, result: CheckResult) -> CheckResult:
+        """At order-select, remember the pairs shown; at order-sign, drop those shown already."""
+        assert self.shown_pairs is not None
+        keys = [
+            self.shown_pairs.key(request, pair_key(p.ingredient_a, p.ingredient_b))
+            for p in result.pairs
+        ]
+        if request.hook == "order-select":
+            self.shown_pairs.mark(keys)
+            return result
+        if request.hook != "order-sign":
+            return result
+        seen = self.shown_pairs.seen(keys)
+        kept = tuple(p for p, key in zip(result.pairs, keys, strict=True) if key not in seen)
+        return replace(result, pairs=kept)
 
     def _default_client(self, request: HookRequest) -> FhirClient:
         token = request.fhir_authorization.access_token if request.fhir_authorization else None

@@ -21,6 +21,7 @@ from cds_service.knowledge import KnowledgeBase
 from cds_service.mapping import MedicationMapper
 from cds_service.prediction_cache import PredictionCache
 from cds_service.predictions import PredictionPolicy
+from cds_service.repeat_cards import ShownPairs
 from cds_service.web.errors import register_error_handlers
 
 if TYPE_CHECKING:
@@ -62,8 +63,22 @@ def create_app(
         breaker_cooldown_s=settings.redis_breaker_cooldown_s,
     )
     predictions = _model_predictions(settings, cache) if settings.model_enabled else None
+    shown_pairs = (
+        ShownPairs(
+            settings.redis_url,
+            timeout_s=settings.redis_timeout_s,
+            ttl_s=settings.suppress_repeat_ttl_s,
+        )
+        if settings.suppress_repeat_cards and settings.redis_url
+        else None
+    )
     engine = CdsEngine(
-        MedicationMapper(index), knowledge, settings, fhir_client_factory, predictions=predictions
+        MedicationMapper(index),
+        knowledge,
+        settings,
+        fhir_client_factory,
+        predictions=predictions,
+        shown_pairs=shown_pairs,
     )
     app.extensions["ddi_cds"] = Runtime(
         settings,
