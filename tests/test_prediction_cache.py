@@ -201,3 +201,29 @@ def test_the_redis_url_comes_from_the_conventional_variable_too():
     both = {"REDIS_URL": "redis://a:6379/0", "DDI_CDS_REDIS_URL": "redis://b:6379/0"}
     assert Settings.from_env(both).redis_url == "redis://b:6379/0"  # the service's own wins
     assert Settings.from_env({}).redis_url == "redis://127.0.0.1:6379/0"
+
+
+def metric(text: str, name: str) -> float:
+    (line,) = [x for x in text.splitlines() if x.startswith(name + " ") or x.startswith(name + "{")]
+    return float(line.rsplit(" ", 1)[1])
+
+
+def test_metrics_report_the_cache_and_redis_state(tmp_path):
+    body = hook_request(
+        "order-sign",
+        [medication_request(WARFARIN, rid="w")],
+        current=[medication_request(IBUPROFEN, rid="i", status="active")],
+    )
+    up = create_app(Settings(data_dir=tmp_path, redis_url=REDIS_URL)).test_client()
+    for _ in range(2):
+        assert up.post("/cds-services/ddi-order-sign", json=body).status_code == 200
+    text = up.get("/metrics").get_data(as_text=True)
+    assert metric(text, 'ddi_cds_prediction_cache_hits_total{level="local"}') >= 1
+    assert metric(text, "ddi_cds_redis_up") == 1.0
+    assert 'ddi_cds_model_loaded{version="deside-' in text
+
+    down = create_app(Settings(data_dir=tmp_path, redis_url=CLOSED_PORT_URL)).test_client()
+    assert down.post("/cds-services/ddi-order-sign", json=body).status_code == 200
+    text = down.get("/metrics").get_data(as_text=True)
+    assert metric(text, "ddi_cds_redis_up") == 0.0
+    assert metric(text, "ddi_cds_redis_errors_total") >= 1

@@ -90,11 +90,12 @@ def create_app(
         predictions.version if predictions else None,
     )
 
-    from cds_service.web import explain, health, hooks
+    from cds_service.web import explain, health, hooks, metrics
 
     app.register_blueprint(hooks.blueprint)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(explain.blueprint)
+    app.register_blueprint(metrics.blueprint)
     register_error_handlers(app)
     app.after_request(_cors)
     app.before_request(_preflight)
