@@ -213,8 +213,9 @@ class ModelPredictions:
         self, keys: dict, not_scored: dict[str, tuple[Ingredient, str]]
     ) -> dict[str, np.ndarray]:
         wanted = {cached_as: (a[0], b[0]) for a, b, cached_as in keys.values()}
-        found = self.cache.get_many(list(wanted))
-        missing = [k for k in wanted if k not in found]
+        size = len(self.predictor.side_effects)
+        found = {k: v for k, v in self.cache.get_many(list(wanted)).items() if v.shape == (size,)}
+        missing = [k for k in wanted if k not in found]  # absent, or not this model's shape
         if missing:
             computed = self._predict([wanted[k] for k in missing], missing, not_scored)
             self.cache.put_many(computed)

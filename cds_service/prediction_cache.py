@@ -91,7 +91,11 @@ class PredictionCache:
         if missing and self._redis_allowed():
             values = self._call(lambda client: client.mget(missing))
             if values is not None:
-                fetched = {k: v for k, v in zip(missing, values, strict=True) if v is not None}
+                fetched = {
+                    k: v
+                    for k, v in zip(missing, values, strict=True)
+                    if isinstance(v, bytes) and v and len(v) % 2 == 0
+                }  # anything else is not a float16 vector: a miss (the caller checks sizes)
                 with self._lock:
                     self._counts["hits_redis"] += len(fetched)
                     for key, value in fetched.items():

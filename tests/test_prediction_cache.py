@@ -227,3 +227,23 @@ def test_metrics_report_the_cache_and_redis_state(tmp_path):
     text = down.get("/metrics").get_data(as_text=True)
     assert metric(text, "ddi_cds_redis_up") == 0.0
     assert metric(text, "ddi_cds_redis_errors_total") >= 1
+
+
+@pytest.mark.parametrize("garbage", [b"x", b"not a prediction", b""])
+def test_a_foreign_value_under_a_key_is_a_miss_not_an_error(tmp_path, garbage):
+    app = create_app(Settings(data_dir=tmp_path, redis_url=REDIS_URL))
+    client = app.test_client()
+    body = hook_request(
+        "order-sign",
+        [medication_request(WARFARIN, rid="w")],
+        current=[medication_request(IBUPROFEN, rid="i", status="active")],
+    )
+    expected = client.post("/cds-services/ddi-order-sign", json=body).json["cards"][0]["detail"]
+    store = redis.Redis.from_url(REDIS_URL)
+    version = app.extensions["ddi_cds"].model_version
+    key = cache_key(version, "CID000006691", "CID000003672")  # warfarin, ibuprofen
+    store.set(key, garbage, ex=60)
+    app.extensions["ddi_cds"].cache.clear_local()
+    again = client.post("/cds-services/ddi-order-sign", json=body)
+    assert again.status_code == 200 and again.json["cards"][0]["detail"] == expected
+    assert len(store.get(key)) == 2 * 963  # rewritten with the model's own value
