@@ -107,11 +107,18 @@ def interaction_card(pair: InteractingPair, options: CardOptions) -> dict:
         "source": {"label": top.source_label, "url": top.url},
         "overrideReasons": _override_reasons(),
     }
+    return _with_actions(card, pair, options, _links(pair.interactions, exclude=top.url))
+
+
+def _with_actions(
+    card: dict, pair: InteractingPair, options: CardOptions, links: list[dict]
+) -> dict:
+    """The card's suggestions (remove a draft) and links (sources, the model's explanation)."""
     suggestions = _removal_suggestions(pair, options)
     if suggestions:
         card["suggestions"] = suggestions
         card["selectionBehavior"] = "at-most-one"
-    links = _links(pair.interactions, exclude=top.url) + _explain_link(pair, options)
+    links = links + _explain_link(pair, options)
     if links:
         card["links"] = links
     return card
@@ -137,14 +144,7 @@ def predicted_card(pair: InteractingPair, options: CardOptions) -> dict:
         "source": {"label": f"{prediction_cards.MODEL_LABEL}, {pair.prediction.model_version}"},
         "overrideReasons": _override_reasons(),
     }
-    suggestions = _removal_suggestions(pair, options)
-    if suggestions:
-        card["suggestions"] = suggestions
-        card["selectionBehavior"] = "at-most-one"
-    links = _explain_link(pair, options)
-    if links:
-        card["links"] = links
-    return card
+    return _with_actions(card, pair, options, [])
 
 
 def more_predictions_card(pairs: list[InteractingPair], options: CardOptions) -> dict:

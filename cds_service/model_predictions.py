@@ -176,6 +176,11 @@ class ModelPredictions:
         not_scored: dict[str, tuple[Ingredient, str]] = {}
         for ingredient in {i.rxcui: i for pair in pairs for i in pair}.values():
             found = self._matcher.match(ingredient)
+            if not isinstance(found, str):
+                try:
+                    self.predictor.drug_state(found[0])  # cached: the pair scoring reuses it
+                except StructureError as error:
+                    found = f"its structure cannot be read ({error})"
             if isinstance(found, str):
                 not_scored[ingredient.rxcui] = (ingredient, found)
             else:
@@ -185,7 +190,7 @@ class ModelPredictions:
             pair_key(a, b): (matched[a.rxcui], matched[b.rxcui], self._key(a, b, matched))
             for a, b in scorable
         }
-        probabilities = self._probabilities(keys, not_scored)
+        probabilities = self._probabilities(keys)
         results: dict[PairKey, PairPrediction] = {}
         for a, b in scorable:
             key = pair_key(a, b)
@@ -209,38 +214,18 @@ class ModelPredictions:
 
         return cache_key(self.version, short(matched[a.rxcui][0]), short(matched[b.rxcui][0]))
 
-    def _probabilities(
-        self, keys: dict, not_scored: dict[str, tuple[Ingredient, str]]
-    ) -> dict[str, np.ndarray]:
+    def _probabilities(self, keys: dict) -> dict[str, np.ndarray]:
         wanted = {cached_as: (a[0], b[0]) for a, b, cached_as in keys.values()}
         size = len(self.predictor.side_effects)
         found = {k: v for k, v in self.cache.get_many(list(wanted)).items() if v.shape == (size,)}
         missing = [k for k in wanted if k not in found]  # absent, or not this model's shape
         if missing:
-            computed = self._predict([wanted[k] for k in missing], missing, not_scored)
+            computed = dict(
+                zip(missing, self.predictor.predict([wanted[k] for k in missing]), strict=True)
+            )
             self.cache.put_many(computed)
             found.update(computed)
         return found
-
-    def _predict(
-        self,
-        pairs: list[tuple[str, str]],
-        keys: list[str],
-        not_scored: dict[str, tuple[Ingredient, str]],
-    ) -> dict[str, np.ndarray]:
-        usable, usable_keys = [], []
-        for pair, key in zip(pairs, keys, strict=True):
-            try:
-                for drug in pair:
-                    self.predictor.drug_state(drug)
-            except StructureError as error:
-                log.info("model could not read a structure: %s", error)
-                continue
-            usable.append(pair)
-            usable_keys.append(key)
-        if not usable:
-            return {}
-        return dict(zip(usable_keys, self.predictor.predict(usable), strict=True))
 
     def _prediction(
         self,

@@ -36,6 +36,17 @@ class CacheState:
     redis_errors: int
 
 
+def request_path_client(redis_url: str, timeout_s: float) -> redis.Redis:
+    """A Redis client for the request path: millisecond timeouts, one attempt, no retries."""
+    return redis.Redis.from_url(
+        redis_url,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=0,
+    )
+
+
 def cache_key(model_version: str, drug_a: str, drug_b: str) -> str:
     """The model is symmetric in its two drugs, so the pair is stored once, in sorted order."""
     first, second = sorted((drug_a, drug_b))
@@ -59,17 +70,7 @@ class PredictionCache:
         self.breaker_failures = breaker_failures
         self.breaker_cooldown_s = breaker_cooldown_s
         self._clock = clock
-        self._client = (
-            redis.Redis.from_url(
-                redis_url,
-                socket_timeout=timeout_s,
-                socket_connect_timeout=timeout_s,
-                retry=Retry(NoBackoff(), 0),  # one attempt: the deadline is milliseconds
-                health_check_interval=0,
-            )
-            if redis_url
-            else None
-        )
+        self._client = request_path_client(redis_url, timeout_s) if redis_url else None
         self._local: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
         self._failures = 0

@@ -13,9 +13,8 @@ import logging
 from collections.abc import Iterable
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
+from cds_service.prediction_cache import request_path_client
 from cds_service.predictions import PairKey
 from cds_service.protocol import HookRequest
 
@@ -26,12 +25,7 @@ KEY_PREFIX = "ddi-cds:shown"
 class ShownPairs:
     def __init__(self, redis_url: str, *, timeout_s: float = 0.05, ttl_s: int = 900) -> None:
         self.ttl_s = ttl_s
-        self._client = redis.Redis.from_url(
-            redis_url,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),
-        )
+        self._client = request_path_client(redis_url, timeout_s)
 
     @staticmethod
     def key(request: HookRequest, pair: PairKey) -> str:

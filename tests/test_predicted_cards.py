@@ -177,3 +177,13 @@ def test_explanation_requests_it_cannot_answer_say_why(client, query, status, sa
     response = client.get(f"/explain?{query}")
     assert response.status_code == status
     assert says in response.json["issue"][0]["diagnostics"]
+
+
+def test_an_unreadable_structure_is_not_scored_and_says_why(app):
+    predictions = app.extensions["ddi_cds"].engine.predictions
+    broken = Ingredient("1", "broken", smiles="C1CC(")
+    warfarin = Ingredient("11289", "warfarin")
+    batch = predictions.predict_pairs([(broken, warfarin)])
+    assert batch.pairs == {}
+    ingredient, reason = batch.not_scored["1"]
+    assert ingredient == broken and "structure cannot be read" in reason
