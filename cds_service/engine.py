@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cds_service.cards import CardOptions, cards_for
 from cds_service.config import Settings
@@ -30,8 +30,10 @@ from cds_service.orders import (
 )
 from cds_service.predictions import PredictionSource, pair_key
 from cds_service.protocol import HookRequest, parse_hook_request
-from cds_service.repeat_cards import ShownPairs
 from cds_service.services import ServiceDefinition
+
+if TYPE_CHECKING:  # an adapter over Redis, passed in by the web layer
+    from cds_service.repeat_cards import ShownPairs
 
 FhirClientFactory = Callable[[HookRequest], FhirClient]
 
