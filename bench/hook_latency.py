@@ -83,7 +83,9 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as data_dir:
-        app = create_app(Settings(data_dir=Path(data_dir), redis_url=args.redis_url))
+        app = create_app(
+            Settings(auth_disabled=True, data_dir=Path(data_dir), redis_url=args.redis_url)
+        )
         client = app.test_client()
         with app.app_context():
             state = runtime()

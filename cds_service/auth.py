@@ -193,3 +193,38 @@ class TokenVerifier:
         if issuer.jwks_url:
             return issuer.jwks_url
         raise TokenRejected("the issuer has no key set configured")
+
+
+def load_trusted_issuers(path: Path) -> list[TrustedIssuer]:
+    """The issuers file: a JSON list of {"iss", "jwks_url" or "jwks_file", "jku_allowed"}.
+    A relative `jwks_file` is read next to the issuers file. Raises ValueError saying what is
+    wrong, so a misconfigured service does not start."""
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ValueError(f"trusted issuers file {path}: {error}") from None
+    if not isinstance(entries, list):
+        raise ValueError(f"trusted issuers file {path}: expected a JSON list of issuers")
+    issuers = []
+    for number, entry in enumerate(entries):
+        where = f"trusted issuers file {path}, entry {number}"
+        if not isinstance(entry, dict) or not isinstance(entry.get("iss"), str):
+            raise ValueError(f"{where}: needs an 'iss' string")
+        unknown = set(entry) - {"iss", "jwks_url", "jwks_file", "jku_allowed"}
+        if unknown:
+            raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
+        jwks_file = entry.get("jwks_file")
+        if not entry.get("jwks_url") and not jwks_file:
+            raise ValueError(f"{where}: needs 'jwks_url' or 'jwks_file'")
+        allowed = entry.get("jku_allowed", [])
+        if not isinstance(allowed, list) or not all(isinstance(u, str) for u in allowed):
+            raise ValueError(f"{where}: 'jku_allowed' must be a list of URLs")
+        issuers.append(
+            TrustedIssuer(
+                iss=entry["iss"],
+                jwks_url=entry.get("jwks_url"),
+                jwks_file=(path.parent / jwks_file) if jwks_file else None,
+                jku_allowed=tuple(allowed),
+            )
+        )
+    return issuers

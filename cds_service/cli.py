@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ipaddress
 import json
 import logging
 import re
@@ -123,6 +124,15 @@ def cmd_build_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -132,6 +142,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from cds_service.web import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.no_auth and not _is_loopback(args.host):
+        print(
+            f"ddi-cds: --no-auth serves without EHR tokens and is for local development only; "
+            f"it refuses to bind {args.host!r} (use 127.0.0.1 or ::1)",
+            file=sys.stderr,
+        )
+        return 2
     settings = replace(Settings.from_env(), auth_disabled=args.no_auth)
     app = create_app(settings)
     server = make_server(args.host, args.port, app, threaded=True)
@@ -154,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-auth",
         action="store_true",
-        help="local development: accept calls without an EHR token (token checks come later)",
+        help="local development only: accept calls without an EHR token (loopback addresses only)",
     )
     serve.set_defaults(func=cmd_serve)
     check = commands.add_parser("check", help="map medications and list known interactions")

@@ -65,8 +65,15 @@ class Settings:
     prediction_context_tiers: str = "life-threatening,serious"
     prediction_max_effects: int = 3  # side effects named per predicted pair
     prediction_max_cards: int = 3  # model-only cards; the rest share one summary card
-    # Until JWT checking exists this flag is recorded and reported, and changes nothing
+    # EHR tokens (CDS Hooks 2.0 security): required on hook and feedback calls unless disabled
+    # (`ddi-cds serve --no-auth`, loopback only). Issuers: a JSON list of
+    # {"iss", "jwks_url" | "jwks_file", "jku_allowed": [...]}, see docs/service.md.
     auth_disabled: bool = False
+    trusted_issuers_file: Path | None = None
+    auth_leeway_s: float = 30.0
+    # The service's public URL as EHRs call it (behind a proxy); tokens' `aud` is checked
+    # against it plus the endpoint's path. Empty: the URL of the request as received.
+    public_base_url: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -88,7 +95,7 @@ class Settings:
 
 def _convert(name: str, raw: str, default: object) -> object:
     try:
-        if name.endswith("_dir"):
+        if name.endswith(("_dir", "_file")):
             return Path(raw)
         if isinstance(default, bool):
             if raw.lower() not in {"1", "0", "true", "false", "yes", "no"}:

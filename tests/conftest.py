@@ -72,7 +72,7 @@ def app(tmp_path, schema_validator):
     from cds_service.config import Settings
     from cds_service.web import create_app
 
-    app = create_app(Settings(data_dir=tmp_path))
+    app = create_app(Settings(auth_disabled=True, data_dir=tmp_path))
     breaches: list[str] = []
 
     @app.after_request

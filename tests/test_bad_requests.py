@@ -449,7 +449,9 @@ def http_transport(root: str) -> Transport:
 
 @pytest.fixture(scope="module")
 def transport(tmp_path_factory: pytest.TempPathFactory) -> Transport:
-    return flask_transport(create_app(Settings(data_dir=tmp_path_factory.mktemp("bad-requests"))))
+    return flask_transport(
+        create_app(Settings(auth_disabled=True, data_dir=tmp_path_factory.mktemp("bad-requests")))
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -560,7 +562,9 @@ def main(argv: list[str] | None = None) -> int:
         print(table(http_transport(args.url)))
         return 0
     with tempfile.TemporaryDirectory() as folder:
-        print(table(flask_transport(create_app(Settings(data_dir=Path(folder))))))
+        print(
+            table(flask_transport(create_app(Settings(auth_disabled=True, data_dir=Path(folder)))))
+        )
     return 0
 
 

@@ -30,6 +30,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from cds_service.schemas import load_schema
 from tests.conftest import RXNORM
+from tests.ehr_tokens import authorization, write_trust
 from tests.fhir_standin import Fault, FhirStandIn
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("ddi-cds")
@@ -78,6 +79,7 @@ def start_server(data_dir: Path, log: Path) -> Served:
     env = {
         **os.environ,
         "DDI_CDS_DATA_DIR": str(data_dir),
+        "DDI_CDS_TRUSTED_ISSUERS_FILE": str(write_trust(data_dir.parent / "trust")),
         "DDI_CDS_FHIR_READ_TIMEOUT_S": str(READ_TIMEOUT_S),
         "DDI_CDS_FHIR_CONNECT_TIMEOUT_S": "1.0",
         "PYTHONUNBUFFERED": "1",
@@ -200,7 +202,8 @@ def order_sign(
 
 def call(served: Served, body: dict, service_id: str = "ddi-order-sign") -> requests.Response:
     """A hook call; a 200 answer must be a valid CDS Hooks response."""
-    response = requests.post(f"{served.url}/{service_id}", json=body, timeout=HTTP_TIMEOUT_S)
+    url = f"{served.url}/{service_id}"
+    response = requests.post(url, json=body, headers=authorization(url), timeout=HTTP_TIMEOUT_S)
     if response.status_code == 200:
         errors = [e.message for e in RESPONSE_SCHEMA.iter_errors(response.json())]
         assert not errors, f"the response breaks the response schema: {errors}"
@@ -390,8 +393,9 @@ def test_acknowledged_feedback_survives_sigkill(tmp_path: Path):
         feedback = {"feedback": [item]}
         assert not list(FEEDBACK_SCHEMA.iter_errors(feedback))
 
+        url = f"{first.url}/ddi-order-sign/feedback"
         answer = requests.post(
-            f"{first.url}/ddi-order-sign/feedback", json=feedback, timeout=HTTP_TIMEOUT_S
+            url, json=feedback, headers=authorization(url), timeout=HTTP_TIMEOUT_S
         )
         first.process.send_signal(signal.SIGKILL)  # right after the 200
 
@@ -420,8 +424,9 @@ def test_acknowledged_feedback_survives_sigkill(tmp_path: Path):
         )
         assert json.loads(record) == item
         # and the restarted server still appends to the same store
+        url = f"{second.url}/ddi-order-sign/feedback"
         again = requests.post(
-            f"{second.url}/ddi-order-sign/feedback", json=feedback, timeout=HTTP_TIMEOUT_S
+            url, json=feedback, headers=authorization(url), timeout=HTTP_TIMEOUT_S
         )
         assert again.status_code == 200, again.text
     finally:

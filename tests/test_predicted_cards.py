@@ -66,7 +66,7 @@ def test_a_pair_only_the_model_flags_gets_its_own_labelled_info_card(client):
 
 
 def test_raising_the_card_bar_removes_model_only_cards_but_keeps_curated_context(tmp_path):
-    strict = Settings(data_dir=tmp_path, prediction_card_threshold=1.01)
+    strict = Settings(auth_disabled=True, data_dir=tmp_path, prediction_card_threshold=1.01)
     client = create_app(strict).test_client()
     assert sign(client, [AMOXICILLIN], [AZITHROMYCIN]) == []
     (card,) = sign(client, [WARFARIN], [IBUPROFEN])
@@ -74,7 +74,9 @@ def test_raising_the_card_bar_removes_model_only_cards_but_keeps_curated_context
 
 
 def test_with_the_model_switched_off_cards_are_curated_only(tmp_path):
-    client = create_app(Settings(data_dir=tmp_path, model_enabled=False)).test_client()
+    client = create_app(
+        Settings(auth_disabled=True, data_dir=tmp_path, model_enabled=False)
+    ).test_client()
     (card,) = sign(client, [WARFARIN], [IBUPROFEN])
     assert "Predicted" not in card["detail"]
     assert sign(client, [AMOXICILLIN], [AZITHROMYCIN]) == []

@@ -125,7 +125,9 @@ def own_redis(tmp_path: Path) -> Iterator[tuple[str, callable]]:
 
 def test_redis_stopped_mid_test_and_the_hook_still_answers(tmp_path, own_redis):
     url, (start, stop) = own_redis
-    client = create_app(Settings(data_dir=tmp_path, redis_url=url)).test_client()
+    client = create_app(
+        Settings(auth_disabled=True, data_dir=tmp_path, redis_url=url)
+    ).test_client()
     body = hook_request(
         "order-sign",
         [medication_request(WARFARIN, rid="w")],
@@ -181,7 +183,9 @@ def test_a_hanging_redis_costs_its_timeout_then_is_left_alone(silent_redis):
 
 
 def test_the_hook_answers_while_redis_hangs(tmp_path, silent_redis):
-    client = create_app(Settings(data_dir=tmp_path, redis_url=silent_redis)).test_client()
+    client = create_app(
+        Settings(auth_disabled=True, data_dir=tmp_path, redis_url=silent_redis)
+    ).test_client()
     body = hook_request(
         "order-sign",
         [medication_request(WARFARIN, rid="w")],
@@ -214,7 +218,9 @@ def test_metrics_report_the_cache_and_redis_state(tmp_path):
         [medication_request(WARFARIN, rid="w")],
         current=[medication_request(IBUPROFEN, rid="i", status="active")],
     )
-    up = create_app(Settings(data_dir=tmp_path, redis_url=REDIS_URL)).test_client()
+    up = create_app(
+        Settings(auth_disabled=True, data_dir=tmp_path, redis_url=REDIS_URL)
+    ).test_client()
     for _ in range(2):
         assert up.post("/cds-services/ddi-order-sign", json=body).status_code == 200
     text = up.get("/metrics").get_data(as_text=True)
@@ -222,7 +228,9 @@ def test_metrics_report_the_cache_and_redis_state(tmp_path):
     assert metric(text, "ddi_cds_redis_up") == 1.0
     assert 'ddi_cds_model_loaded{version="deside-' in text
 
-    down = create_app(Settings(data_dir=tmp_path, redis_url=CLOSED_PORT_URL)).test_client()
+    down = create_app(
+        Settings(auth_disabled=True, data_dir=tmp_path, redis_url=CLOSED_PORT_URL)
+    ).test_client()
     assert down.post("/cds-services/ddi-order-sign", json=body).status_code == 200
     text = down.get("/metrics").get_data(as_text=True)
     assert metric(text, "ddi_cds_redis_up") == 0.0
@@ -231,7 +239,7 @@ def test_metrics_report_the_cache_and_redis_state(tmp_path):
 
 @pytest.mark.parametrize("garbage", [b"x", b"not a prediction", b""])
 def test_a_foreign_value_under_a_key_is_a_miss_not_an_error(tmp_path, garbage):
-    app = create_app(Settings(data_dir=tmp_path, redis_url=REDIS_URL))
+    app = create_app(Settings(auth_disabled=True, data_dir=tmp_path, redis_url=REDIS_URL))
     client = app.test_client()
     body = hook_request(
         "order-sign",

@@ -43,7 +43,9 @@ def encounter() -> str:
 
 
 def test_a_card_shown_at_order_select_is_not_repeated_at_order_sign(tmp_path, encounter):
-    client = create_app(Settings(data_dir=tmp_path, suppress_repeat_cards=True)).test_client()
+    client = create_app(
+        Settings(auth_disabled=True, data_dir=tmp_path, suppress_repeat_cards=True)
+    ).test_client()
     shown = summaries(client, request("order-select", encounter))
     assert any(s.startswith("Warfarin + ibuprofen") for s in shown)
     assert not warned_at_sign(client, encounter)
@@ -55,14 +57,17 @@ def test_a_card_shown_at_order_select_is_not_repeated_at_order_sign(tmp_path, en
 
 
 def test_off_by_default(tmp_path, encounter):
-    client = create_app(Settings(data_dir=tmp_path)).test_client()
+    client = create_app(Settings(auth_disabled=True, data_dir=tmp_path)).test_client()
     summaries(client, request("order-select", encounter))
     assert warned_at_sign(client, encounter)
 
 
 def test_with_redis_down_cards_are_shown_again(tmp_path, encounter):
     settings = Settings(
-        data_dir=tmp_path, suppress_repeat_cards=True, redis_url="redis://127.0.0.1:1/0"
+        auth_disabled=True,
+        data_dir=tmp_path,
+        suppress_repeat_cards=True,
+        redis_url="redis://127.0.0.1:1/0",
     )
     client = create_app(settings).test_client()
     summaries(client, request("order-select", encounter))

@@ -36,7 +36,9 @@ def test_cors_headers_and_preflight(client):
 
 
 def test_cors_can_be_limited_to_listed_origins(tmp_path):
-    app = create_app(Settings(data_dir=tmp_path, cors_allow_origin="https://a.example"))
+    app = create_app(
+        Settings(auth_disabled=True, data_dir=tmp_path, cors_allow_origin="https://a.example")
+    )
     client = app.test_client()
     allowed = client.get("/cds-services", headers={"Origin": "https://a.example"})
     assert allowed.headers["Access-Control-Allow-Origin"] == "https://a.example"
@@ -55,7 +57,9 @@ def test_health_and_readiness_with_redis_up(client):
 
 
 def test_readiness_reports_redis_down_and_hooks_still_answer(tmp_path):
-    app = create_app(Settings(data_dir=tmp_path, redis_url="redis://127.0.0.1:1/0"))
+    app = create_app(
+        Settings(auth_disabled=True, data_dir=tmp_path, redis_url="redis://127.0.0.1:1/0")
+    )
     client = app.test_client()
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json["redis"]["state"] == "down"

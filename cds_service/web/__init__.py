@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, Response, current_app, request
 
+from cds_service.auth import JtiStore, JwksCache, TokenVerifier, load_trusted_issuers
 from cds_service.config import Settings
 from cds_service.drug_index import DrugIndex
 from cds_service.engine import CdsEngine, FhirClientFactory
 from cds_service.feedback import FeedbackStore
 from cds_service.knowledge import KnowledgeBase
 from cds_service.mapping import MedicationMapper
-from cds_service.prediction_cache import PredictionCache
+from cds_service.prediction_cache import PredictionCache, request_path_client
 from cds_service.predictions import PredictionPolicy
 from cds_service.repeat_cards import ShownPairs
 from cds_service.web.errors import register_error_handlers
@@ -42,6 +43,7 @@ class Runtime:
     feedback: FeedbackStore
     cache: PredictionCache
     model_version: str | None  # None: the model is switched off
+    verifier: TokenVerifier | None  # None: tokens not required (--no-auth)
 
 
 def create_app(
@@ -88,6 +90,7 @@ def create_app(
         FeedbackStore(data_dir / "feedback.sqlite"),
         cache,
         predictions.version if predictions else None,
+        None if settings.auth_disabled else _token_verifier(settings),
     )
 
     from cds_service.web import explain, health, hooks, metrics
@@ -99,11 +102,26 @@ def create_app(
     register_error_handlers(app)
     app.after_request(_cors)
     app.before_request(_preflight)
-    if settings.auth_disabled:
-        logging.getLogger("cds_service.web").warning(
-            "--no-auth: EHR token checking is off (it does not exist yet in this version)"
-        )
     return app
+
+
+def _token_verifier(settings: Settings) -> TokenVerifier:
+    log = logging.getLogger("cds_service.web")
+    issuers = (
+        load_trusted_issuers(settings.trusted_issuers_file) if settings.trusted_issuers_file else []
+    )
+    if not issuers:
+        log.warning(
+            "no trusted EHR issuers configured (DDI_CDS_TRUSTED_ISSUERS_FILE): every hook and "
+            "feedback call will be refused with 401; for local development use --no-auth"
+        )
+    client = request_path_client(settings.redis_url, settings.redis_timeout_s)
+    return TokenVerifier(
+        issuers,
+        JwksCache(timeout_s=settings.fhir_read_timeout_s),
+        JtiStore(client if settings.redis_url else None),
+        leeway_s=settings.auth_leeway_s,
+    )
 
 
 def _model_predictions(settings: Settings, cache: PredictionCache) -> ModelPredictions:

@@ -9,6 +9,7 @@ import time
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
+from cds_service.auth import TokenRejected
 from cds_service.feedback import parse_feedback
 from cds_service.protocol import RequestError
 from cds_service.services import SERVICES, ServiceDefinition, service_by_id
@@ -17,6 +18,24 @@ from cds_service.web.errors import operation_outcome, read_json_body
 
 blueprint = Blueprint("hooks", __name__, url_prefix="/cds-services")
 log = logging.getLogger("cds_service.hooks")
+
+
+@blueprint.before_request
+def require_token() -> Response | None:
+    """Hook and feedback calls carry the EHR's JWT; discovery is open, as EHRs expect."""
+    verifier = runtime().verifier
+    if verifier is None or request.method != "POST":
+        return None
+    base = runtime().settings.public_base_url
+    audience = base.rstrip("/") + request.path if base else request.base_url
+    try:
+        verifier.verify(request.headers.get("Authorization"), audience)
+    except TokenRejected as why:
+        log.warning("token refused on %s: %s", request.path[:120], why)
+        response = operation_outcome(401, "unauthorized")
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+    return None
 
 
 @blueprint.get("")
