@@ -9,7 +9,9 @@ the prediction cache, each timed over `--calls` calls, median and p95 in millise
 - warm Redis: the local cache is emptied before each call, Redis holds every pair (a worker
   that has not seen the pairs, in a fleet that has);
 - warm local: the pairs are in the process's own cache.
-The model's per-drug state is warm throughout (it is computed once per drug per process).
+The model's per-drug state is warm throughout (it is computed once per drug per process). EHR
+token checking is off here (`auth_disabled`): it is the same for every request and is measured
+with the load benchmark.
 Target (issue 5): warm-Redis p95 under 30 ms.
 """
 
