@@ -14,17 +14,16 @@ logits, the ridge and the weight chosen on validation. Three to five minutes on 
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 import torch
+from random_run import load_random_run
 
 from model.evaluate import score_pairs, summarise
-from model.inference import Predictor
 from model.metrics import auroc
-from model.prepare import Prepared, prepare
+from model.prepare import Prepared
 from model.splits import TEST, VALIDATION, EvaluationSet, cell_evaluation_set
 
 RIDGES = (200.0, 1000.0, 5000.0, 20000.0)
@@ -64,16 +63,8 @@ def pair_records(prepared: Prepared, pairs: np.ndarray) -> np.ndarray:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--run", type=Path, default=Path("model/artifact"))
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
-    args = parser.parse_args()
-    predictor = Predictor(args.run)
+    predictor, prepared = load_random_run(__doc__.split("\n")[0], Path("model/artifact"))
     config = predictor.artifact.config
-    if config.split != "random":
-        raise SystemExit(f"{args.run} is a {config.split!r} run; this reads the random split")
-    torch.set_num_threads(config.threads)
-    prepared = prepare(config, args.data)
     names = [s.name for s in prepared.benchmark.side_effects]
     sets = {
         part: cell_evaluation_set(prepared.benchmark, prepared.split, part)

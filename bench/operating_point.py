@@ -17,16 +17,13 @@ About four minutes on 2 cores.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
-import torch
+from random_run import load_random_run
 
 from model.evaluate import base_rate_log_odds, score_pairs
-from model.inference import Predictor
-from model.prepare import prepare
 from model.splits import VALIDATION, cell_evaluation_set
 
 THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
@@ -35,14 +32,8 @@ RANDOM_PAIRS = 20_000
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--run", type=Path, default=Path("model/artifact"))
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
-    args = parser.parse_args()
-    predictor = Predictor(args.run)
+    predictor, prepared = load_random_run(__doc__.split("\n")[0], Path("model/artifact"))
     config = predictor.artifact.config
-    torch.set_num_threads(config.threads)
-    prepared = prepare(config, args.data)
     validation = cell_evaluation_set(prepared.benchmark, prepared.split, VALIDATION)
     probabilities = predictor.calibration(score_pairs(predictor.model, prepared, validation.pairs))
     base_rate = 1 / (1 + np.exp(-base_rate_log_odds(prepared.benchmark)))

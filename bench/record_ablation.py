@@ -10,29 +10,18 @@ minutes on 2 cores.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
-import torch
+from random_run import load_random_run
 
 from model.evaluate import score_pairs, summarise
-from model.inference import Predictor
-from model.prepare import prepare
 from model.splits import TEST, cell_evaluation_set
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--run", type=Path, default=Path("runs/random"))
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
-    args = parser.parse_args()
-    predictor = Predictor(args.run)
+    predictor, prepared = load_random_run(__doc__.split("\n")[0], Path("runs/random"))
     config = predictor.artifact.config
-    if config.split != "random":
-        raise SystemExit(f"{args.run} is a {config.split!r} run; the record matters on 'random'")
-    torch.set_num_threads(config.threads)
-    prepared = prepare(config, args.data)
     test = cell_evaluation_set(prepared.benchmark, prepared.split, TEST)
     names = [s.name for s in prepared.benchmark.side_effects]
     result = {"model_version": predictor.version}

@@ -13,7 +13,7 @@ import hashlib
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -139,12 +139,7 @@ class ModelPredictions:
             raise LookupError(f"no side effect {side_effect[:80]!r} in the model's vocabulary")
         index = effects.index(side_effect) if side_effect else None
         if index is None:  # the most serious, likeliest effect the policy would name
-            shown = self.policy.select(
-                [
-                    PredictedEffect(effects[k], self.predictor.tiers[k], float(probabilities[k]))
-                    for k in range(len(effects))
-                ]
-            )
+            shown = self.policy.select(self._effects(probabilities, range(len(effects))))
             index = effects.index(shown[0].name) if shown else int(np.argmax(probabilities))
         why = self.predictor.explain((key_a, key_b), index, genes=10, effects=10)
         metrics = self.predictor.artifact.metrics or {}
@@ -235,19 +230,16 @@ class ModelPredictions:
         cached_as: str,
     ) -> PairPrediction | None:
         candidates = np.flatnonzero(self._candidate & (probabilities >= self._floor))
-        effects = self.policy.select(
-            [
-                PredictedEffect(
-                    self.predictor.side_effects[k], self.predictor.tiers[k], float(probabilities[k])
-                )
-                for k in candidates
-            ]
-        )
+        effects = self.policy.select(self._effects(probabilities, candidates))
         if not effects:
             return None
         top = self.predictor.side_effects.index(effects[0].name)
         genes, from_record = self._explain(model_keys, top, cached_as)
         return PairPrediction(self.version, effects, drugs[0], drugs[1], genes, from_record)
+
+    def _effects(self, probabilities: np.ndarray, indices: Iterable[int]) -> list[PredictedEffect]:
+        names, tiers = self.predictor.side_effects, self.predictor.tiers
+        return [PredictedEffect(names[k], tiers[k], float(probabilities[k])) for k in indices]
 
     def _explain(
         self, model_keys: tuple[str, str], effect: int, cached_as: str

@@ -24,6 +24,15 @@ CLOSED_PORT_URL = "redis://127.0.0.1:1/0"
 WARFARIN, IBUPROFEN = "11289", "5640"
 
 
+def warfarin_with_ibuprofen() -> dict:
+    """An order-sign call: a warfarin draft, ibuprofen among the current medications."""
+    return hook_request(
+        "order-sign",
+        [medication_request(WARFARIN, rid="w")],
+        current=[medication_request(IBUPROFEN, rid="i", status="active")],
+    )
+
+
 def probabilities(seed: int) -> np.ndarray:
     return np.random.default_rng(seed).random(963).astype(np.float32)
 
@@ -128,11 +137,7 @@ def test_redis_stopped_mid_test_and_the_hook_still_answers(tmp_path, own_redis):
     client = create_app(
         Settings(auth_disabled=True, data_dir=tmp_path, redis_url=url)
     ).test_client()
-    body = hook_request(
-        "order-sign",
-        [medication_request(WARFARIN, rid="w")],
-        current=[medication_request(IBUPROFEN, rid="i", status="active")],
-    )
+    body = warfarin_with_ibuprofen()
     first = client.post("/cds-services/ddi-order-sign", json=body)
     assert first.status_code == 200
     assert client.get("/readyz").json["redis"] == {"state": "up"}
@@ -186,11 +191,7 @@ def test_the_hook_answers_while_redis_hangs(tmp_path, silent_redis):
     client = create_app(
         Settings(auth_disabled=True, data_dir=tmp_path, redis_url=silent_redis)
     ).test_client()
-    body = hook_request(
-        "order-sign",
-        [medication_request(WARFARIN, rid="w")],
-        current=[medication_request(IBUPROFEN, rid="i", status="active")],
-    )
+    body = warfarin_with_ibuprofen()
     for _ in range(3):
         response = client.post("/cds-services/ddi-order-sign", json=body)
         assert response.status_code == 200
@@ -213,11 +214,7 @@ def metric(text: str, name: str) -> float:
 
 
 def test_metrics_report_the_cache_and_redis_state(tmp_path):
-    body = hook_request(
-        "order-sign",
-        [medication_request(WARFARIN, rid="w")],
-        current=[medication_request(IBUPROFEN, rid="i", status="active")],
-    )
+    body = warfarin_with_ibuprofen()
     up = create_app(
         Settings(auth_disabled=True, data_dir=tmp_path, redis_url=REDIS_URL)
     ).test_client()
@@ -241,11 +238,7 @@ def test_metrics_report_the_cache_and_redis_state(tmp_path):
 def test_a_foreign_value_under_a_key_is_a_miss_not_an_error(tmp_path, garbage):
     app = create_app(Settings(auth_disabled=True, data_dir=tmp_path, redis_url=REDIS_URL))
     client = app.test_client()
-    body = hook_request(
-        "order-sign",
-        [medication_request(WARFARIN, rid="w")],
-        current=[medication_request(IBUPROFEN, rid="i", status="active")],
-    )
+    body = warfarin_with_ibuprofen()
     expected = client.post("/cds-services/ddi-order-sign", json=body).json["cards"][0]["detail"]
     store = redis.Redis.from_url(REDIS_URL)
     version = app.extensions["ddi_cds"].model_version
