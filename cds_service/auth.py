@@ -27,6 +27,8 @@ import jwt
 import redis
 import requests
 
+from cds_service.deadline import Deadline
+
 ALGORITHMS = ("ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 MAX_TOKEN_BYTES = 16 * 1024
 
@@ -66,13 +68,15 @@ class JwksCache:
         self._sets: dict[str, tuple[float, dict[str, jwt.PyJWK]]] = {}
         self._lock = threading.Lock()
 
-    def key(self, source: str, kid: str) -> jwt.PyJWK:
+    def key(self, source: str, kid: str, deadline: Deadline | None = None) -> jwt.PyJWK:
+        """`deadline`: the hook call's; a fetch waits no longer than it allows."""
         with self._lock:
             cached = self._sets.get(source)
         now = self._clock()
         stale = cached is None or now - cached[0] > self.max_age_s
         if stale or (kid not in cached[1] and now - cached[0] > self.min_refresh_s):
-            keys = self._load(source)
+            timeout = (deadline or Deadline.unlimited()).timeout(self.timeout_s)
+            keys = self._load(source, timeout)
             with self._lock:
                 self._sets[source] = (now, keys)
             cached = (now, keys)
@@ -80,10 +84,10 @@ class JwksCache:
             raise TokenRejected(f"no key {kid[:40]!r} in the issuer's key set")
         return cached[1][kid]
 
-    def _load(self, source: str) -> dict[str, jwt.PyJWK]:
+    def _load(self, source: str, timeout_s: float) -> dict[str, jwt.PyJWK]:
         try:
             if source.startswith(("https://", "http://")):
-                response = requests.get(source, timeout=self.timeout_s)
+                response = requests.get(source, timeout=timeout_s)
                 response.raise_for_status()
                 document = response.json()
             else:
@@ -139,8 +143,11 @@ class TokenVerifier:
         self.issuers = {issuer.iss: issuer for issuer in issuers}
         self.jwks, self.jti_store, self.leeway_s = jwks, jti_store, leeway_s
 
-    def verify(self, authorization: str | None, audience: str) -> VerifiedToken:
-        """The token of an `Authorization: Bearer …` header, checked for `audience`."""
+    def verify(
+        self, authorization: str | None, audience: str, deadline: Deadline | None = None
+    ) -> VerifiedToken:
+        """The token of an `Authorization: Bearer …` header, checked for `audience`; a key set
+        fetched on the way waits no longer than `deadline` allows."""
         if not authorization or not authorization.startswith("Bearer "):
             raise TokenRejected("no bearer token")
         token = authorization.removeprefix("Bearer ").strip()
@@ -161,7 +168,7 @@ class TokenVerifier:
         if issuer is None:
             raise TokenRejected("issuer not trusted")
         source = self._key_source(issuer, header.get("jku"))
-        key = self.jwks.key(source, kid)
+        key = self.jwks.key(source, kid, deadline)
         try:
             claims = jwt.decode(
                 token,

@@ -49,6 +49,7 @@ OVERRIDE_REASONS: tuple[tuple[str, str], ...] = (  # code, display: as the code 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
 
 NewId = Callable[[], str]
+_LISTED_PAIRS = 20  # pairs named on a card about pairs left unscored
 
 
 def _new_uuid() -> str:
@@ -67,6 +68,7 @@ def cards_for(
     result: CheckResult,
     *,
     medications_checked: bool = True,
+    medications_missing_because: str | None = None,
     medications_dropped_beyond: int | None = None,
     options: CardOptions | None = None,
 ) -> list[dict]:
@@ -82,8 +84,10 @@ def cards_for(
         cards.append(unmapped_card(result.unmapped, options))
     if result.model is not None and result.model.not_scored:
         cards.append(not_scored_by_model_card(result, options))
+    if result.model is not None and result.model.out_of_time:
+        cards.append(model_out_of_time_card(result, options))
     if not medications_checked:
-        cards.append(no_current_medications_card(options))
+        cards.append(no_current_medications_card(options, medications_missing_because))
     if medications_dropped_beyond is not None:
         cards.append(too_many_medications_card(medications_dropped_beyond, options))
     return cards
@@ -219,18 +223,54 @@ def unmapped_card(medications: Iterable[PrescribedMedication], options: CardOpti
     }
 
 
-def no_current_medications_card(options: CardOptions) -> dict:
+def no_current_medications_card(options: CardOptions, because: str | None = None) -> dict:
+    """`because`: why they could not be read (a slow FHIR server); None: nobody offered them."""
+    if because is None:
+        summary = "Current medications not available: only the new orders were checked"
+        why = (
+            "The EHR neither prefetched the patient's current medications nor named a FHIR "
+            "server to read them from"
+        )
+    else:
+        summary = "Check incomplete: current medications not read in time"
+        why = f"The patient's current medications could not be read in time: {escape(because)}"
     return {
         "uuid": options.new_id(),
-        "summary": "Current medications not available: only the new orders were checked",
+        "summary": summary,
         "indicator": "info",
         "detail": (
-            "The EHR neither prefetched the patient's current medications nor named a FHIR "
-            "server to read them from, so the new orders were checked **only against each "
-            "other**. Interactions with the medications the patient already takes were not "
-            "checked."
+            f"{why}, so the new orders were checked **only against each other** (and against "
+            "any current medications read before time ran out). Interactions with the other "
+            "medications the patient takes were not checked."
         ),
         "source": {"label": SERVICE_LABEL},
+    }
+
+
+def model_out_of_time_card(result: CheckResult, options: CardOptions) -> dict:
+    assert result.model is not None
+    pairs = result.model.out_of_time
+    shown = [f"- {escape(a.name)} + {escape(b.name)}" for a, b in pairs[:_LISTED_PAIRS]]
+    if len(pairs) > _LISTED_PAIRS:
+        shown.append(f"- and {len(pairs) - _LISTED_PAIRS} more")
+    count = len(pairs)
+    return {
+        "uuid": options.new_id(),
+        "summary": _clip(
+            f"Check incomplete: {count} pair{'s' if count > 1 else ''} not scored by the "
+            "prediction model in time"
+        ),
+        "indicator": "info",
+        "detail": "\n".join(
+            [
+                "The prediction model ran out of the time allowed for this check before it "
+                "scored these ingredient pairs. They **were** checked against the curated "
+                "sources; only the model's prediction is missing.",
+                "",
+                *shown,
+            ]
+        ),
+        "source": {"label": f"{prediction_cards.MODEL_LABEL}, {result.model.model_version}"},
     }
 
 

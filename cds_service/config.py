@@ -31,6 +31,12 @@ class Settings:
     min_card_tier: Severity = Severity.PRECAUTION  # the least severe tier that makes a card
     # Where feedback (and later the audit trail) is kept; None: the app's instance folder
     data_dir: Path | None = None
+    # Time: a hook call answers within `request_deadline_s` (EHRs give up at about 5 s) with what
+    # it has checked by then; all FHIR reads of a call share `fhir_budget_s`, the model's scoring
+    # and explaining `model_budget_s`; each ends early enough to leave time for the rest
+    request_deadline_s: float = 2.0
+    fhir_budget_s: float = 1.2
+    model_budget_s: float = 0.6
     # Current medications
     no_medication_data: NoMedicationDataPolicy = NoMedicationDataPolicy.CHECK_DRAFTS
     fhir_connect_timeout_s: float = 1.0

@@ -3,8 +3,10 @@
 CDS Hooks 2.0: a prefetch key that is absent (or holds an OperationOutcome, the EHR's way of
 saying it failed) means the service must fetch the data itself; `null` means there is none.
 Data that cannot be had raises `MedicationDataUnavailable`, which the web layer answers with
-412. Tolerated: EHRs configured with another service's prefetch keys (the HL7 PDDI examples
-send `item1`..`item6`): their medication resources are read as they are, without fetching.
+412. A FHIR server too slow for the call's deadline is not an error of the data: the check
+goes on without the current medications and says so (fail-open). Tolerated: EHRs configured
+with another service's prefetch keys (the HL7 PDDI examples send `item1`..`item6`): their
+medication resources are read as they are, without fetching.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from cds_service.config import NoMedicationDataPolicy
+from cds_service.deadline import DeadlineExceeded
 from cds_service.orders import CURRENT_TYPES, resources_in
 from cds_service.protocol import HookRequest
 from cds_service.services import CURRENT_MEDICATION_KEYS, ServiceDefinition
@@ -34,6 +37,7 @@ class CurrentMedicationData:
     complete: bool  # False: the current medications could not be checked
     notes: tuple[str, ...] = ()
     truncated: bool = False  # more medications were sent than the service reads
+    missing_because: str | None = None  # when not complete: why (None: never asked for)
 
 
 def gather_current_medications(
@@ -95,6 +99,11 @@ def gather_current_medications(
             query = fill_template(service.prefetch[key], request.context)
             try:
                 fetched = search(query)
+            except DeadlineExceeded as error:
+                notes.append(f"{key} not fetched in time")
+                return CurrentMedicationData(
+                    tuple(medications), tuple(others), False, tuple(notes), truncated, str(error)
+                )
             except Exception as error:
                 raise MedicationDataUnavailable(f"{key} could not be fetched: {error}") from None
             take(fetched, f"FHIR server ({key})")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from cds_service.cards import CardOptions, cards_for
 from cds_service.config import Settings
 from cds_service.current_medications import gather_current_medications
+from cds_service.deadline import Deadline
 from cds_service.fhir_client import FhirClient
 from cds_service.interaction_check import CheckResult, InteractionSource, check_interactions
 from cds_service.mapping import MedicationMapper
@@ -35,7 +36,9 @@ from cds_service.services import ServiceDefinition
 if TYPE_CHECKING:  # an adapter over Redis, passed in by the web layer
     from cds_service.repeat_cards import ShownPairs
 
-FhirClientFactory = Callable[[HookRequest], FhirClient]
+FhirClientFactory = Callable[[HookRequest, Deadline], FhirClient]
+# Kept back from every budget for what comes after it: curated lookups and the cards
+FINISHING_RESERVE_S = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,16 +73,24 @@ class CdsEngine:
         )
 
     def evaluate(
-        self, service: ServiceDefinition, body: Any, explain_url: str | None = None
+        self,
+        service: ServiceDefinition,
+        body: Any,
+        explain_url: str | None = None,
+        deadline: Deadline | None = None,
     ) -> HookOutcome:
         """Raises `RequestError` (400) or `MedicationDataUnavailable` (412). `explain_url`:
-        where predicted cards link for the model's explanation (the web layer knows it)."""
+        where predicted cards link for the model's explanation (the web layer knows it).
+        `deadline`: when the answer is due (default: the settings' deadline from now); what
+        cannot be done by then is left out and said on a card."""
+        deadline = deadline or Deadline(self.settings.request_deadline_s)
         request = parse_hook_request(body, service)
         limit = self.settings.max_medications
         order_resources = list(resources_in(request.context[service.orders_field], limit + 1))
         truncated = len(order_resources) > limit
         del order_resources[limit:]
-        client = self.fhir_client_factory(request) if request.fhir_server else None
+        fhir_deadline = deadline.budget(self.settings.fhir_budget_s, FINISHING_RESERVE_S)
+        client = self.fhir_client_factory(request, fhir_deadline) if request.fhir_server else None
         current = gather_current_medications(
             request,
             service,
@@ -113,13 +124,19 @@ class CdsEngine:
             return HookOutcome({"cards": []}, request, (), (), None, notes)
         others = [d for d in drafts if d not in advised] + current_meds
         result = check_interactions(
-            advised, others, self.knowledge, self.settings.min_card_tier, self.predictions
+            advised,
+            others,
+            self.knowledge,
+            self.settings.min_card_tier,
+            self.predictions,
+            deadline.budget(self.settings.model_budget_s, FINISHING_RESERVE_S),
         )
         if self.shown_pairs is not None:
             result = self._without_repeats(request, result)
         cards = cards_for(
             result,
             medications_checked=current.complete,
+            medications_missing_because=current.missing_because,
             medications_dropped_beyond=limit if truncated else None,
             options=replace(self.card_options, explain_url=explain_url),
         )
@@ -141,7 +158,7 @@ class CdsEngine:
         kept = tuple(p for p, key in zip(result.pairs, keys, strict=True) if key not in seen)
         return replace(result, pairs=kept)
 
-    def _default_client(self, request: HookRequest) -> FhirClient:
+    def _default_client(self, request: HookRequest, deadline: Deadline) -> FhirClient:
         token = request.fhir_authorization.access_token if request.fhir_authorization else None
         return FhirClient(
             request.fhir_server or "",
@@ -150,6 +167,7 @@ class CdsEngine:
             read_timeout_s=self.settings.fhir_read_timeout_s,
             max_pages=self.settings.fhir_max_pages,
             max_entries=self.settings.max_medications,
+            deadline=deadline,
         )
 
 

@@ -1,6 +1,9 @@
 """Reads from the EHR's FHIR server, with the token the EHR gave: searches (with paging) and
 single reads. The only module that talks to the FHIR server; `requests` with timeouts.
 
+Every read works against the call's FHIR budget (`Deadline`): each socket wait is cut to what
+is left of it, and a body that trickles in is abandoned when it runs out (`FhirTimeout`).
+
 The access token is only ever sent to the `fhirServer` the EHR named: paging links and
 references that point elsewhere are refused, never followed.
 """
@@ -13,15 +16,23 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+from urllib3.exceptions import HTTPError as TransportError
+from urllib3.exceptions import TimeoutError as TransportTimeout
 
+from cds_service.deadline import Deadline, DeadlineExceeded
 from cds_service.orders import resources_in
 
 FHIR_JSON = "application/fhir+json"
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+_CHUNK_BYTES = 64 * 1024
 
 
 class FhirFetchError(Exception):
     """The data could not be had; the message says why, without the token or patient data."""
+
+
+class FhirTimeout(FhirFetchError, DeadlineExceeded):
+    """The FHIR server was too slow for the time the call allows (not an error it reported)."""
 
 
 class FhirClient:
@@ -35,6 +46,7 @@ class FhirClient:
         max_pages: int = 10,
         max_entries: int = 1000,
         session: requests.Session | None = None,
+        deadline: Deadline | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/") + "/"
         self._origin = _origin(self.base_url)
@@ -45,6 +57,7 @@ class FhirClient:
         self.max_pages = max_pages
         self.max_entries = max_entries
         self._session = session or requests.Session()
+        self.deadline = deadline or Deadline.unlimited()
 
     def search(self, query: str) -> list[Mapping[str, Any]]:
         """Every resource of a search, following the Bundle's `next` links."""
@@ -79,21 +92,21 @@ class FhirClient:
 
     def _get(self, url: str) -> Mapping[str, Any]:
         path = urlsplit(url).path.rsplit("/", 1)[-1] or "/"
+        if self.deadline.expired():
+            raise FhirTimeout(self._too_slow())
+        connect, read = self._timeout
+        timeout = (self.deadline.timeout(connect), self.deadline.timeout(read))
         try:
-            response = self._session.get(
-                url, headers=self._headers, timeout=self._timeout, stream=True
-            )
+            response = self._session.get(url, headers=self._headers, timeout=timeout, stream=True)
         except requests.Timeout:
-            raise FhirFetchError("the FHIR server did not answer in time") from None
+            raise FhirTimeout(self._too_slow()) from None
         except requests.RequestException as error:
             reason = type(error).__name__
             raise FhirFetchError(f"the FHIR server could not be reached ({reason})") from None
         with response:
             if response.status_code != 200:
                 raise FhirFetchError(f"the FHIR server answered HTTP {response.status_code}")
-            body = response.raw.read(MAX_RESPONSE_BYTES + 1, decode_content=True)
-        if len(body) > MAX_RESPONSE_BYTES:
-            raise FhirFetchError(f"the FHIR server's answer to {path} is larger than allowed")
+            body = self._body(response, path)
         try:
             data = json.loads(body)
         except (ValueError, RecursionError):
@@ -101,6 +114,32 @@ class FhirClient:
         if not isinstance(data, Mapping) or not isinstance(data.get("resourceType"), str):
             raise FhirFetchError("the FHIR server's answer is not a FHIR resource")
         return data
+
+    def _body(self, response: requests.Response, path: str) -> bytes:
+        """The body, read a chunk at a time so that a server that trickles it out cannot hold
+        the call past its deadline (each socket wait alone would stay under the timeout)."""
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while chunk := response.raw.read1(_CHUNK_BYTES, decode_content=True):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise FhirFetchError(
+                        f"the FHIR server's answer to {path} is larger than allowed"
+                    )
+                if self.deadline.expired():
+                    raise FhirTimeout(self._too_slow())
+        except (TransportTimeout, TimeoutError):
+            raise FhirTimeout(self._too_slow()) from None
+        except (TransportError, requests.RequestException, OSError) as error:
+            raise FhirFetchError(
+                f"the FHIR server's answer broke off ({type(error).__name__})"
+            ) from None
+        return b"".join(chunks)
+
+    def _too_slow(self) -> str:
+        return f"the FHIR server did not answer within the {self.deadline.seconds:.1f} s allowed"
 
 
 def _origin(url: str) -> tuple[str, str]:

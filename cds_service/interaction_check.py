@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from cds_service.deadline import Deadline
 from cds_service.knowledge import KnownInteraction, Severity
 from cds_service.medication import Ingredient
 from cds_service.orders import PrescribedMedication
@@ -79,7 +80,10 @@ def check_interactions(
     knowledge: InteractionSource,
     min_tier: Severity,
     predictions: PredictionSource | None = None,
+    model_deadline: Deadline | None = None,
 ) -> CheckResult:
+    """`model_deadline`: when the model must stop; the pairs it had no time for are checked
+    against the curated sources all the same."""
     everything = list(advised) + [m for m in others if m not in advised]
     carriers: dict[str, list[int]] = {}  # ingredient RXCUI -> positions in `everything`
     ingredients: dict[str, Ingredient] = {}
@@ -105,7 +109,7 @@ def check_interactions(
     policy = predictions.policy if predictions is not None else None
     model = (
         predictions.predict_pairs(
-            [(ingredients[a], ingredients[b]) for a, b, _ in checked.values()]
+            [(ingredients[a], ingredients[b]) for a, b, _ in checked.values()], model_deadline
         )
         if predictions is not None and checked
         else None

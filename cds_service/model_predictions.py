@@ -4,7 +4,8 @@ An ingredient (RxNorm, with a structure from the drug index) is matched to the m
 vocabulary by InChIKey, then by the InChIKey's connectivity block (salts and stereo drawn
 differently), then by name; an ingredient that matches none but has a structure is scored from
 its structure alone; one without a structure is not scored and the card says so. Predictions
-go through `PredictionCache`; only pairs that make a card are explained (genes).
+go through `PredictionCache`; only pairs that make a card are explained (genes). Scoring and
+explaining stop at the deadline they are given; what was left undone is reported, not hidden.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 from rdkit import Chem, RDLogger
 
 from cds_service.codes import normalize_name
+from cds_service.deadline import Deadline
 from cds_service.medication import Ingredient
 from cds_service.prediction_cache import PredictionCache, cache_key
 from cds_service.prediction_cards import CAUTION
@@ -40,6 +42,7 @@ log = logging.getLogger("cds_service.model")
 STRUCTURE_ONLY = "structure"
 DRIVER_GENES = 5
 _EXPLAINED_ENTRIES = 2048
+_PAIRS_PER_CHUNK = 64  # scored between deadline checks: about 40 ms of one core
 _loaded: dict[Path | None, Predictor] = {}
 _loading = threading.Lock()
 
@@ -166,12 +169,18 @@ class ModelPredictions:
             "caution": CAUTION,
         }  # fmt: skip
 
-    def predict_pairs(self, pairs: Sequence[tuple[Ingredient, Ingredient]]) -> PredictionBatch:
+    def predict_pairs(
+        self, pairs: Sequence[tuple[Ingredient, Ingredient]], deadline: Deadline | None = None
+    ) -> PredictionBatch:
+        deadline = deadline or Deadline.unlimited()
         matched: dict[str, tuple[str, ModelDrug]] = {}
         not_scored: dict[str, tuple[Ingredient, str]] = {}
+        late: set[str] = set()  # no time left to build their state: cached pairs only
         for ingredient in {i.rxcui: i for pair in pairs for i in pair}.values():
             found = self._matcher.match(ingredient)
-            if not isinstance(found, str):
+            if not isinstance(found, str) and deadline.expired():
+                late.add(ingredient.rxcui)
+            elif not isinstance(found, str):
                 try:
                     self.predictor.drug_state(found[0])  # cached: the pair scoring reuses it
                 except StructureError as error:
@@ -185,21 +194,26 @@ class ModelPredictions:
             pair_key(a, b): (matched[a.rxcui], matched[b.rxcui], self._key(a, b, matched))
             for a, b in scorable
         }
-        probabilities = self._probabilities(keys)
+        computable = {keys[pair_key(a, b)][2] for a, b in scorable if not {a.rxcui, b.rxcui} & late}
+        probabilities = self._probabilities(keys, computable, deadline)
         results: dict[PairKey, PairPrediction] = {}
+        out_of_time: dict[PairKey, tuple[Ingredient, Ingredient]] = {}
         for a, b in scorable:
             key = pair_key(a, b)
-            if key in results:
+            if key in results or key in out_of_time:
                 continue
             (model_a, drug_a), (model_b, drug_b), cached_as = keys[key]
             if cached_as not in probabilities:
+                out_of_time[key] = (a, b)
                 continue
             prediction = self._prediction(
-                probabilities[cached_as], (model_a, model_b), (drug_a, drug_b), cached_as
+                probabilities[cached_as], (model_a, model_b), (drug_a, drug_b), cached_as, deadline
             )
             if prediction is not None:
                 results[key] = prediction
-        return PredictionBatch(self.version, results, not_scored)
+        return PredictionBatch(
+            self.version, results, not_scored, out_of_time=tuple(out_of_time.values())
+        )
 
     def _key(self, a: Ingredient, b: Ingredient, matched: dict[str, tuple[str, ModelDrug]]) -> str:
         def short(model_key: str) -> str:  # a SMILES is hashed so the key stays short
@@ -209,15 +223,26 @@ class ModelPredictions:
 
         return cache_key(self.version, short(matched[a.rxcui][0]), short(matched[b.rxcui][0]))
 
-    def _probabilities(self, keys: dict) -> dict[str, np.ndarray]:
+    def _probabilities(
+        self, keys: dict, computable: set[str], deadline: Deadline
+    ) -> dict[str, np.ndarray]:
+        """Cached values, then the model in chunks until the deadline (only `computable` pairs:
+        those whose drugs' states were built in time): a pair list too long for the time left
+        is scored in part rather than making the EHR wait."""
         wanted = {cached_as: (a[0], b[0]) for a, b, cached_as in keys.values()}
         size = len(self.predictor.side_effects)
         found = {k: v for k, v in self.cache.get_many(list(wanted)).items() if v.shape == (size,)}
-        missing = [k for k in wanted if k not in found]  # absent, or not this model's shape
-        if missing:
-            computed = dict(
-                zip(missing, self.predictor.predict([wanted[k] for k in missing]), strict=True)
+        # absent, or not this model's shape
+        missing = [k for k in wanted if k not in found and k in computable]
+        computed: dict[str, np.ndarray] = {}
+        for start in range(0, len(missing), _PAIRS_PER_CHUNK):
+            if deadline.expired():
+                break
+            chunk = missing[start : start + _PAIRS_PER_CHUNK]
+            computed.update(
+                zip(chunk, self.predictor.predict([wanted[k] for k in chunk]), strict=True)
             )
+        if computed:
             self.cache.put_many(computed)
             found.update(computed)
         return found
@@ -228,13 +253,17 @@ class ModelPredictions:
         model_keys: tuple[str, str],
         drugs: tuple[ModelDrug, ModelDrug],
         cached_as: str,
+        deadline: Deadline,
     ) -> PairPrediction | None:
         candidates = np.flatnonzero(self._candidate & (probabilities >= self._floor))
         effects = self.policy.select(self._effects(probabilities, candidates))
         if not effects:
             return None
         top = self.predictor.side_effects.index(effects[0].name)
-        genes, from_record = self._explain(model_keys, top, cached_as)
+        explanation = self._explain(model_keys, top, cached_as, deadline)
+        if explanation is None:
+            return PairPrediction(self.version, effects, drugs[0], drugs[1], explained=False)
+        genes, from_record = explanation
         return PairPrediction(self.version, effects, drugs[0], drugs[1], genes, from_record)
 
     def _effects(self, probabilities: np.ndarray, indices: Iterable[int]) -> list[PredictedEffect]:
@@ -242,11 +271,15 @@ class ModelPredictions:
         return [PredictedEffect(names[k], tiers[k], float(probabilities[k])) for k in indices]
 
     def _explain(
-        self, model_keys: tuple[str, str], effect: int, cached_as: str
-    ) -> tuple[tuple[DriverGene, ...], bool]:
+        self, model_keys: tuple[str, str], effect: int, cached_as: str, deadline: Deadline
+    ) -> tuple[tuple[DriverGene, ...], bool] | None:
+        """The driving genes and whether the report record contributed; None when the deadline
+        has passed and they are not known already."""
         with self._lock:
             if (cached_as, effect) in self._explained:
                 return self._explained[(cached_as, effect)]
+        if deadline.expired():
+            return None
         why = self.predictor.explain(model_keys, effect, genes=DRIVER_GENES, effects=1)
         value = (
             tuple(DriverGene(g.entrez, g.symbol) for g in why.genes),

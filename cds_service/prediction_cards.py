@@ -61,6 +61,14 @@ def section(
                 "",
             ]
         )
+    if not prediction.explained:
+        lines.extend(
+            [
+                "The genes driving this prediction were not worked out within the time allowed "
+                "for this check; the explanation link gives them.",
+                "",
+            ]
+        )
     if prediction.from_report_record:
         lines.extend(
             [

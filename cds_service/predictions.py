@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from cds_service.deadline import Deadline
 from cds_service.medication import Ingredient
 
 PairKey = frozenset[str]  # the two ingredient RXCUIs
@@ -58,6 +59,7 @@ class PairPrediction:
     drug_b: ModelDrug
     driver_genes: tuple[DriverGene, ...] = ()  # of the top effect (gene-proxy attributions)
     from_report_record: bool = False  # the pair's own TWOSIDES record contributed to the score
+    explained: bool = True  # False: no time was left to find the driving genes
 
     @property
     def top(self) -> PredictedEffect:
@@ -73,6 +75,9 @@ class PredictionBatch:
     pairs: Mapping[PairKey, PairPrediction] = field(default_factory=dict)
     not_scored: Mapping[str, tuple[Ingredient, str]] = field(default_factory=dict)  # rxcui →
     notes: tuple[str, ...] = ()  # e.g. the cache was down: said on /readyz and in the logs
+    # Pairs the model had no time left for (the request's deadline): checked by curated
+    # knowledge only, and said so on a card
+    out_of_time: tuple[tuple[Ingredient, Ingredient], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,4 +118,8 @@ class PredictionPolicy:
 class PredictionSource(Protocol):
     policy: PredictionPolicy
 
-    def predict_pairs(self, pairs: Sequence[tuple[Ingredient, Ingredient]]) -> PredictionBatch: ...
+    def predict_pairs(
+        self, pairs: Sequence[tuple[Ingredient, Ingredient]], deadline: Deadline | None = None
+    ) -> PredictionBatch:
+        """Pairs it cannot score before `deadline` go in `out_of_time`."""
+        ...

@@ -162,3 +162,14 @@ def hook_request(
         }
     body.update(extra)
     return body
+
+
+def order_sign_by_codes(drafts: list[str], current: list[str]) -> dict:
+    """An order-sign request: a draft order per code and an active order per current code."""
+    return hook_request(
+        "order-sign",
+        [medication_request(code, rid=f"d{i}") for i, code in enumerate(drafts)],
+        current=[
+            medication_request(code, rid=f"c{i}", status="active") for i, code in enumerate(current)
+        ],
+    )

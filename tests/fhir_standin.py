@@ -9,7 +9,9 @@ port), served from a background thread. What it answers is configured per test o
   in HAPI's shape (``<base>?_getpages=<type>&_getpagesoffset=<n>&_count=<page_size>``);
 * reads ``Medication/<id>`` answer ``medications[id]`` (404 with an OperationOutcome if absent);
 * ``fault`` makes every request fail in one way: 401, 500, a 200 whose body is not JSON, or a
-  stall (no answer for ``stall_s`` seconds, longer than the client's read timeout).
+  stall (no answer for ``stall_s`` seconds, longer than the client's read timeout), or a
+  trickle (the normal answer, one byte every ``trickle_interval_s``: each wait is short, the
+  whole is far too slow).
 
 Every request is recorded (path with query, Authorization header) in ``requests``, so a test
 can assert that the bearer token was sent and which pages were followed.
@@ -23,6 +25,7 @@ can assert that the bearer token was sent and which pages were followed.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from dataclasses import dataclass
 from enum import Enum
@@ -43,6 +46,7 @@ class Fault(Enum):
     SERVER_ERROR = "500"  # HTTP 500 with an OperationOutcome
     GARBAGE = "garbage"  # HTTP 200, Content-Type FHIR JSON, a body that is not JSON
     STALL = "stall"  # no answer for `stall_s` seconds, then the normal answer
+    TRICKLE = "trickle"  # the normal answer, a byte at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +59,12 @@ class RecordedRequest:
 class FhirStandIn:
     """A FHIR server stand-in; use as a context manager (starts on enter, stops on exit)."""
 
-    def __init__(self, *, page_size: int = 50, stall_s: float = 5.0) -> None:
+    def __init__(
+        self, *, page_size: int = 50, stall_s: float = 5.0, trickle_interval_s: float = 0.05
+    ) -> None:
         self.page_size = page_size
         self.stall_s = stall_s
+        self.trickle_interval_s = trickle_interval_s
         self.medication_requests: list[dict[str, Any]] = []
         self.medication_statements: list[dict[str, Any]] = []
         self.medications: dict[str, dict[str, Any]] = {}  # Medication id -> resource
@@ -72,7 +79,7 @@ class FhirStandIn:
 
     def start(self) -> FhirStandIn:
         handler = type("Handler", (_Handler,), {"standin": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _QuietServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -192,6 +199,13 @@ class FhirStandIn:
         return bundle
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up on a stalled or trickled answer is what the faults are for."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class _Handler(BaseHTTPRequestHandler):
     standin: FhirStandIn  # set on the subclass made by `FhirStandIn.start`
     protocol_version = "HTTP/1.1"
@@ -212,15 +226,22 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b"<html><body>502 Bad Gateway</body></html>\x00\xff not json")
         else:
             status, body = standin._answer(self.path)
-            self._send(status, json.dumps(body).encode())
+            self._send(status, json.dumps(body).encode(), trickle=fault is Fault.TRICKLE)
 
-    def _send(self, status: int, body: bytes) -> None:
+    def _send(self, status: int, body: bytes, trickle: bool = False) -> None:
         try:
             self.send_response(status)
             self.send_header("Content-Type", FHIR_JSON)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if not trickle:
+                self.wfile.write(body)
+                return
+            for offset in range(len(body)):
+                self.wfile.write(body[offset : offset + 1])
+                self.wfile.flush()
+                if self.standin._stopping.wait(self.standin.trickle_interval_s):
+                    return
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (a stall)
             self.close_connection = True
 

@@ -217,7 +217,7 @@ def test_a_new_kid_makes_the_key_set_refetch_once(jwks_server):
     fetches = []
     cache = JwksCache(min_refresh_s=60.0)
     real_load = cache._load
-    cache._load = lambda source: fetches.append(source) or real_load(source)  # type: ignore
+    cache._load = lambda source, timeout: fetches.append(source) or real_load(source, timeout)  # type: ignore
     issuer = TrustedIssuer(ISSUER, jwks_url=f"{jwks_server}/jwks")
     verifier = TokenVerifier([issuer], cache, JtiStore(None))
     verifier.verify(bearer(token()), AUDIENCE)

@@ -289,7 +289,9 @@ def test_operation_outcome_in_prefetch_is_not_data_and_is_fetched(mapper):
             "MedicationStatement": [],
         }
     )
-    engine = ValidatingEngine(mapper, default_knowledge_base(), Settings(), lambda request: client)
+    engine = ValidatingEngine(
+        mapper, default_knowledge_base(), Settings(), lambda request, deadline: client
+    )
     body = hook_request(
         "order-sign", [medication_request(WARFARIN, rid="w")], fhirServer="https://ehr.example/fhir"
     )
@@ -304,7 +306,9 @@ def test_operation_outcome_in_prefetch_is_not_data_and_is_fetched(mapper):
 
 def test_failed_fetch_is_precondition_failed(mapper):
     client = RecordingClient(RuntimeError("the FHIR server answered HTTP 401"))
-    engine = ValidatingEngine(mapper, default_knowledge_base(), Settings(), lambda request: client)
+    engine = ValidatingEngine(
+        mapper, default_knowledge_base(), Settings(), lambda request, deadline: client
+    )
     body = hook_request(
         "order-sign", [medication_request(WARFARIN, rid="w")], fhirServer="https://ehr.example/fhir"
     )
@@ -314,7 +318,9 @@ def test_failed_fetch_is_precondition_failed(mapper):
 
 def test_patient_id_is_url_encoded_into_the_template(mapper):
     client = RecordingClient({"MedicationRequest": [], "MedicationStatement": []})
-    engine = ValidatingEngine(mapper, default_knowledge_base(), Settings(), lambda request: client)
+    engine = ValidatingEngine(
+        mapper, default_knowledge_base(), Settings(), lambda request, deadline: client
+    )
     body = hook_request(
         "order-sign", [medication_request(WARFARIN, rid="w")], fhirServer="https://ehr.example/fhir"
     )

@@ -15,21 +15,16 @@ from cds_service.predictions import (
     PredictionPolicy,
 )
 from cds_service.web import create_app
-from tests.conftest import hook_request, medication_request
+from tests.conftest import order_sign_by_codes
 
 WARFARIN, IBUPROFEN, ADALIMUMAB = "11289", "5640", "327361"
 AMOXICILLIN, AZITHROMYCIN = "723", "18631"
 
 
 def sign(client, drafts: list[str], current: list[str]) -> list[dict]:
-    body = hook_request(
-        "order-sign",
-        [medication_request(code, rid=f"d{i}") for i, code in enumerate(drafts)],
-        current=[
-            medication_request(code, rid=f"c{i}", status="active") for i, code in enumerate(current)
-        ],
+    response = client.post(
+        "/cds-services/ddi-order-sign", json=order_sign_by_codes(drafts, current)
     )
-    response = client.post("/cds-services/ddi-order-sign", json=body)
     assert response.status_code == 200, response.json
     return response.json["cards"]
 

@@ -118,7 +118,7 @@ def _token_verifier(settings: Settings) -> TokenVerifier:
     client = request_path_client(settings.redis_url, settings.redis_timeout_s)
     return TokenVerifier(
         issuers,
-        JwksCache(timeout_s=settings.fhir_read_timeout_s),
+        JwksCache(),  # a fetch on the request path is cut to the call's deadline
         JtiStore(client if settings.redis_url else None),
         leeway_s=settings.auth_leeway_s,
     )

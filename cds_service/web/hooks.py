@@ -7,9 +7,10 @@ import hashlib
 import logging
 import time
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, g, jsonify, request, url_for
 
 from cds_service.auth import TokenRejected
+from cds_service.deadline import Deadline
 from cds_service.feedback import parse_feedback
 from cds_service.protocol import RequestError
 from cds_service.services import SERVICES, ServiceDefinition, service_by_id
@@ -22,14 +23,16 @@ log = logging.getLogger("cds_service.hooks")
 
 @blueprint.before_request
 def require_token() -> Response | None:
-    """Hook and feedback calls carry the EHR's JWT; discovery is open, as EHRs expect."""
+    """Hook and feedback calls carry the EHR's JWT; discovery is open, as EHRs expect. The
+    call's deadline starts here, so that fetching the EHR's keys counts against it."""
+    g.deadline = Deadline(runtime().settings.request_deadline_s)
     verifier = runtime().verifier
     if verifier is None or request.method != "POST":
         return None
     base = runtime().settings.public_base_url
     audience = base.rstrip("/") + request.path if base else request.base_url
     try:
-        verifier.verify(request.headers.get("Authorization"), audience)
+        verifier.verify(request.headers.get("Authorization"), audience, g.deadline)
     except TokenRejected as why:
         log.warning("token refused on %s: %s", request.path[:120], why)
         response = operation_outcome(401, "unauthorized")
@@ -49,7 +52,7 @@ def call_hook(service_id: str) -> Response:
     started = time.perf_counter()
     body = read_json_body(request, runtime().settings.max_json_depth)
     outcome = runtime().engine.evaluate(
-        service, body, explain_url=url_for("explain.explain", _external=True)
+        service, body, explain_url=url_for("explain.explain", _external=True), deadline=g.deadline
     )
     log.info(
         "hook %s instance=%s patient=%s cards=%d notes=%d in %.1f ms",

@@ -1,0 +1,134 @@
+"""The request deadline: each part works against its budget, and what is left undone is said.
+
+The slow-FHIR cases run over real HTTP in test_e2e.py; here, the budgets themselves, the model
+running out of time on the committed artifact, and the EHR's key set fetched from a stalled
+server.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import pytest
+
+from cds_service.auth import JwksCache, TokenRejected
+from cds_service.config import Settings
+from cds_service.deadline import Deadline
+from cds_service.drug_index import DEFAULT_INDEX_PATH
+from cds_service.web import create_app
+from tests.conftest import order_sign_by_codes
+from tests.fhir_standin import Fault, FhirStandIn
+
+WARFARIN, IBUPROFEN = "11289", "5640"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_budget_ends_at_its_length_or_before_the_reserve_whichever_is_sooner():
+    clock = FakeClock()
+    request = Deadline(2.0, clock)
+    fhir = request.budget(1.2, reserve_s=0.1)
+    assert fhir.remaining() == pytest.approx(1.2)
+    clock.now += 1.0
+    assert not fhir.expired()
+    model = request.budget(0.6, reserve_s=0.1)  # 1.0 s left, 0.1 kept back: 0.6 fits
+    assert model.remaining() == pytest.approx(0.6)
+    clock.now += 0.5
+    late = request.budget(0.6, reserve_s=0.1)  # 0.5 s left: only 0.4 to give
+    assert late.remaining() == pytest.approx(0.4) and late.seconds == pytest.approx(0.4)
+    assert fhir.expired() and not model.expired()
+    clock.now += 1.0
+    assert request.expired() and late.expired() and request.remaining() == 0.0
+    assert request.timeout(2.0) > 0  # a socket timeout of 0 would mean "don't block"
+    assert Deadline.unlimited().timeout(2.0) == 2.0
+
+
+def model_app(tmp_path, **settings):
+    # No Redis and a new app: nothing is cached, so the model has every pair to score.
+    return create_app(
+        Settings(auth_disabled=True, data_dir=tmp_path, redis_url="", **settings)
+    ).test_client()
+
+
+def sign(client, drafts: list[str], current: list[str]) -> tuple[int, list[dict]]:
+    response = client.post(
+        "/cds-services/ddi-order-sign", json=order_sign_by_codes(drafts, current)
+    )
+    return response.status_code, response.json.get("cards", [])
+
+
+def test_a_model_with_no_time_left_leaves_the_curated_card_and_says_what_it_did_not_score(
+    tmp_path,
+):
+    status, cards = sign(model_app(tmp_path, model_budget_s=0.0), [WARFARIN], [IBUPROFEN])
+
+    assert status == 200
+    curated, incomplete = cards
+    assert curated["summary"].startswith("Warfarin + ibuprofen")
+    assert curated["indicator"] == "warning"
+    assert "### Predicted by model" not in curated["detail"]
+    assert (
+        incomplete["summary"]
+        == "Check incomplete: 1 pair not scored by the prediction model in time"
+    )
+    assert incomplete["indicator"] == "info"
+    assert "- warfarin + ibuprofen" in incomplete["detail"]
+    assert "**were** checked against the curated sources" in incomplete["detail"]
+
+
+def test_the_same_call_with_time_scores_the_pair(tmp_path):
+    status, cards = sign(model_app(tmp_path), [WARFARIN], [IBUPROFEN])
+
+    assert status == 200
+    (card,) = cards
+    assert "### Predicted by model" in card["detail"]
+
+
+def structured_ingredients(count: int) -> list[str]:
+    """Ingredient RXCUIs with a structure in the drug index: each one the model must featurise
+    (about 20 ms each) before it can score a pair."""
+    db = sqlite3.connect(f"file:{DEFAULT_INDEX_PATH}?mode=ro", uri=True)
+    try:
+        rows = db.execute(
+            "SELECT rxcui FROM ingredient WHERE smiles IS NOT NULL ORDER BY rxcui LIMIT ?",
+            (count,),
+        ).fetchall()
+    finally:
+        db.close()
+    return [rxcui for (rxcui,) in rows]
+
+
+def test_a_request_too_big_for_the_model_budget_answers_in_time_with_the_rest_listed(tmp_path):
+    """5 drafts and 300 current medications, nothing cached: about 1,500 pairs and 300 drugs to
+    featurise, several seconds of one core; the model stops at its budget instead."""
+    client = model_app(tmp_path, model_budget_s=0.3)
+    codes = structured_ingredients(305)
+
+    started = time.monotonic()
+    status, cards = sign(client, codes[:5], codes[5:])
+    elapsed = time.monotonic() - started
+
+    assert status == 200
+    summaries = [c["summary"] for c in cards]
+    late = [s for s in summaries if s.startswith("Check incomplete:")]
+    assert late and "not scored by the prediction model in time" in late[0], summaries
+    # The deadline is 2 s; the rest of the call (reading 305 resources) is not budgeted, so
+    # allow for a slow machine without letting the model's several seconds through.
+    assert elapsed < 2.0 + 1.5, f"{elapsed:.2f} s"
+
+
+def test_fetching_the_key_set_from_a_stalled_server_stops_at_the_deadline():
+    with FhirStandIn(stall_s=10) as stalled:
+        stalled.fault = Fault.STALL
+        cache = JwksCache(timeout_s=5.0)
+        started = time.monotonic()
+        with pytest.raises(TokenRejected, match="key set could not be read"):
+            cache.key(stalled.base_url + "/jwks.json", "any-kid", Deadline(0.3))
+        assert time.monotonic() - started < 1.5
