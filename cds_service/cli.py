@@ -162,6 +162,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Read the audit trail: check its chain, trace a card, list a patient's calls."""
+    from dataclasses import replace
+
+    from cds_service.config import Settings
+    from cds_service.web import data_dir_of, open_audit_trail
+
+    settings = Settings.from_env()
+    if args.data_dir:
+        settings = replace(settings, data_dir=Path(args.data_dir))
+    if not (data_dir_of(settings) / "audit.sqlite").exists():
+        print(f"ddi-cds: no audit trail in {data_dir_of(settings)}", file=sys.stderr)
+        return 2
+    trail = open_audit_trail(settings)
+    if args.action == "verify":
+        check = trail.verify()
+        if check.intact:
+            print(f"{check.rows} hook calls; the chain is intact")
+            return 0
+        print(f"the chain breaks at row {check.broken_at}: {check.reason}", file=sys.stderr)
+        return 1
+    if args.action == "card":
+        found = trail.card(args.value)
+        if found is None:
+            print(f"ddi-cds: no card {args.value!r} in the audit trail", file=sys.stderr)
+            return 1
+        print(json.dumps(found, indent=2, ensure_ascii=False))
+        return 0
+    print(json.dumps(trail.calls_for_patient(args.value), indent=2, ensure_ascii=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ddi-cds", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -183,6 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--data", default="../shared/data", help="the shared reference data")
     build.add_argument("--out", default=str(DATA_DIR), help="output folder")
     build.set_defaults(func=cmd_build_index)
+    audit = commands.add_parser("audit", help="check the audit trail, trace a card or a patient")
+    audit.add_argument("action", choices=["verify", "card", "patient"])
+    audit.add_argument("value", nargs="?", default="", help="a card's uuid or a patient id")
+    audit.add_argument("--data-dir", help="the service's data folder (default: as it serves)")
+    audit.set_defaults(func=cmd_audit)
     for name, text in MODEL_COMMANDS.items():
         commands.add_parser(name, help=f"{text} (see `ddi-cds {name} --help`)", add_help=False)
     return parser

@@ -29,8 +29,12 @@ CONVENTIONAL_NAMES = {"redis_url": "REDIS_URL"}  # read when the DDI_CDS_ variab
 class Settings:
     # Cards
     min_card_tier: Severity = Severity.PRECAUTION  # the least severe tier that makes a card
-    # Where feedback (and later the audit trail) is kept; None: the app's instance folder
+    # Where feedback and the audit trail are kept; None: the app's instance folder
     data_dir: Path | None = None
+    # Key of the pseudonyms that stand for patient, user and encounter ids in the audit trail
+    # and the logs (hex, at least 16 bytes; a secret). Empty: made once and kept in
+    # <data_dir>/pseudonym.key. Every worker and replica sharing a trail must share the key.
+    pseudonym_key: str = ""
     # Time: a hook call answers within `request_deadline_s` (EHRs give up at about 5 s) with what
     # it has checked by then; all FHIR reads of a call share `fhir_budget_s`, the model's scoring
     # and explaining `model_budget_s`; each ends early enough to leave time for the rest

@@ -1,14 +1,13 @@
 """CDS Hooks feedback: validated, then stored durably before the EHR is told 200.
 
-The store is an append-only SQLite table (WAL, `synchronous=FULL`: each commit reaches the disk
-before `append` returns; triggers refuse UPDATE and DELETE). A batch is stored whole or not at
+The store is an append-only SQLite table (`cds_service.append_only`: each commit reaches the disk
+before `append` returns; UPDATE and DELETE are refused). A batch is stored whole or not at
 all, so an EHR that gets an error can resend it without duplicating half of it.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cds_service.append_only import connect, count_rows, create_store
 from cds_service.protocol import RequestError
 
 MAX_FEEDBACK_ITEMS = 100
@@ -32,10 +32,6 @@ CREATE TABLE IF NOT EXISTS feedback (
     outcome_timestamp TEXT NOT NULL,
     record TEXT NOT NULL  -- the feedback item as received (validated JSON)
 );
-CREATE TRIGGER IF NOT EXISTS feedback_no_update BEFORE UPDATE ON feedback
-BEGIN SELECT RAISE(ABORT, 'feedback is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS feedback_no_delete BEFORE DELETE ON feedback
-BEGIN SELECT RAISE(ABORT, 'feedback is append-only'); END;
 """
 
 
@@ -133,13 +129,7 @@ class FeedbackStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = self._connect()
-        try:
-            db.execute("PRAGMA journal_mode=WAL")  # persistent: set once, kept by the file
-            db.executescript(_SCHEMA)
-        finally:
-            db.close()
+        create_store(path, _SCHEMA, ["feedback"])
 
     def append(self, service_id: str, items: Sequence[FeedbackItem]) -> int:
         """Store every item or none; returns when the commit is on disk."""
@@ -155,7 +145,7 @@ class FeedbackStore:
             )
             for item in items
         ]
-        db = self._connect()
+        db = connect(self.path)
         try:
             with db:
                 db.executemany(
@@ -168,24 +158,15 @@ class FeedbackStore:
         return len(rows)
 
     def count(self) -> int:
-        db = self._connect()
-        try:
-            return db.execute("SELECT count(*) FROM feedback").fetchone()[0]
-        finally:
-            db.close()
+        return count_rows(self.path, "feedback")
 
     def records(self) -> list[dict[str, Any]]:
-        db = self._connect()
+        db = connect(self.path)
         try:
             rows = db.execute("SELECT service_id, record FROM feedback ORDER BY id").fetchall()
         finally:
             db.close()
         return [{"service": service, **json.loads(record)} for service, record in rows]
-
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=10, isolation_level="DEFERRED")
-        db.execute("PRAGMA synchronous=FULL")  # per connection: fsync at every commit
-        return db
 
 
 def _is_uuid(value: str) -> bool:

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, Response, current_app, request
 
+from cds_service import __version__
+from cds_service.audit import AuditTrail, Pseudonyms, pseudonym_key
 from cds_service.auth import JtiStore, JwksCache, TokenVerifier, load_trusted_issuers
 from cds_service.config import Settings
 from cds_service.drug_index import DrugIndex
@@ -44,6 +46,20 @@ class Runtime:
     cache: PredictionCache
     model_version: str | None  # None: the model is switched off
     verifier: TokenVerifier | None  # None: tokens not required (--no-auth)
+    audit: AuditTrail
+
+    @property
+    def pseudonyms(self) -> Pseudonyms:
+        return self.audit.pseudonyms
+
+    def versions(self) -> dict[str, str | None]:
+        """What decided a card, for the audit trail."""
+        return {
+            "service": __version__,
+            "drugIndex": self.index.version,
+            "knowledge": self.knowledge.version,
+            "model": self.model_version,
+        }
 
 
 def create_app(
@@ -53,7 +69,7 @@ def create_app(
     app = Flask(__name__.split(".")[0], instance_relative_config=True)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
-    data_dir = settings.data_dir or Path(app.instance_path)
+    data_dir = data_dir_of(settings)
     index = DrugIndex()
     knowledge = KnowledgeBase()
     cache = PredictionCache(
@@ -91,18 +107,31 @@ def create_app(
         cache,
         predictions.version if predictions else None,
         None if settings.auth_disabled else _token_verifier(settings),
+        open_audit_trail(settings),
     )
 
-    from cds_service.web import explain, health, hooks, metrics
+    from cds_service.web import explain, health, hooks, metrics, openapi
 
     app.register_blueprint(hooks.blueprint)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(explain.blueprint)
     app.register_blueprint(metrics.blueprint)
+    app.register_blueprint(openapi.blueprint)
     register_error_handlers(app)
     app.after_request(_cors)
     app.before_request(_preflight)
     return app
+
+
+def data_dir_of(settings: Settings) -> Path:
+    """Where feedback and the audit trail live: the setting, else the app's instance folder."""
+    return settings.data_dir or Path(Flask(__name__.split(".")[0]).instance_path)
+
+
+def open_audit_trail(settings: Settings) -> AuditTrail:
+    data_dir = data_dir_of(settings)
+    key = pseudonym_key(settings.pseudonym_key, data_dir / "pseudonym.key")
+    return AuditTrail(data_dir / "audit.sqlite", Pseudonyms(key))
 
 
 def _token_verifier(settings: Settings) -> TokenVerifier:

@@ -1,14 +1,15 @@
 """CDS Hooks endpoints: discovery, the hook call, feedback. Protocol only: the clinical work is
-`CdsEngine.evaluate`."""
+`CdsEngine.evaluate`. Every hook call, answered or refused, goes to the audit trail."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
+from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request, url_for
 
+from cds_service.audit import HookCallRecord
 from cds_service.auth import TokenRejected
 from cds_service.deadline import Deadline
 from cds_service.feedback import parse_feedback
@@ -26,6 +27,7 @@ def require_token() -> Response | None:
     """Hook and feedback calls carry the EHR's JWT; discovery is open, as EHRs expect. The
     call's deadline starts here, so that fetching the EHR's keys counts against it."""
     g.deadline = Deadline(runtime().settings.request_deadline_s)
+    g.started = time.perf_counter()
     verifier = runtime().verifier
     if verifier is None or request.method != "POST":
         return None
@@ -49,21 +51,55 @@ def discovery() -> Response:
 @blueprint.post("/<service_id>")
 def call_hook(service_id: str) -> Response:
     service = _service(service_id)
-    started = time.perf_counter()
     body = read_json_body(request, runtime().settings.max_json_depth)
+    g.hook_body = body
     outcome = runtime().engine.evaluate(
         service, body, explain_url=url_for("explain.explain", _external=True), deadline=g.deadline
     )
+    g.outcome = outcome
     log.info(
         "hook %s instance=%s patient=%s cards=%d notes=%d in %.1f ms",
         service.id,
         outcome.request.hook_instance[:64],
-        pseudonym(outcome.request.patient_id),
+        runtime().pseudonyms.of(outcome.request.patient_id),
         len(outcome.response["cards"]),
         len(outcome.notes),
-        (time.perf_counter() - started) * 1000,
+        (time.perf_counter() - g.started) * 1000,
     )
     return jsonify(outcome.response)
+
+
+@blueprint.after_request
+def audit_hook_call(response: Response) -> Response:
+    """Runs for refusals and errors too (Flask calls it with the error handler's answer). A
+    failure here is logged and counted, never turned into an error for the EHR."""
+    if request.method == "POST" and request.endpoint == "hooks.call_hook":
+        try:
+            runtime().audit.append_or_log(_audit_record(response))
+        except Exception:
+            runtime().audit.failed += 1
+            log.exception("audit record could not be built")
+    return response
+
+
+def _audit_record(response: Response) -> HookCallRecord:
+    outcome = g.get("outcome")
+    body = g.get("hook_body")
+    context = body.get("context") if isinstance(body, dict) else None
+    answered = outcome is not None and response.status_code == 200
+    return HookCallRecord(
+        service_id=str((request.view_args or {}).get("service_id", ""))[:80],
+        status=response.status_code,
+        versions=runtime().versions(),
+        hook_instance=_text(body, "hookInstance"),
+        patient_id=_text(context, "patientId"),
+        user_id=_text(context, "userId"),
+        encounter_id=_text(context, "encounterId"),
+        cards=outcome.response["cards"] if answered else (),
+        error=None if answered else _diagnostics(response),
+        notes=outcome.notes if outcome else (),
+        elapsed_ms=(time.perf_counter() - g.get("started", time.perf_counter())) * 1000,
+    )
 
 
 @blueprint.post("/<service_id>/feedback")
@@ -87,6 +123,15 @@ def _service(service_id: str) -> ServiceDefinition:
     return service
 
 
-def pseudonym(patient_id: str) -> str:
-    """A stable, non-reversible tag for logs: the patient id itself is never logged."""
-    return hashlib.sha256(patient_id.encode()).hexdigest()[:12]
+def _text(container: Any, key: str) -> str:
+    """A string field of what the EHR sent, whatever shape the rest of it has."""
+    value = container.get(key) if isinstance(container, dict) else None
+    return value[:256] if isinstance(value, str) else ""
+
+
+def _diagnostics(response: Response) -> str:
+    body = response.get_json(silent=True)
+    issues = body.get("issue") if isinstance(body, dict) else None
+    if isinstance(issues, list) and issues and isinstance(issues[0], dict):
+        return str(issues[0].get("diagnostics", ""))[:500]
+    return f"HTTP {response.status_code}"

@@ -1,7 +1,8 @@
 """`GET /metrics`: Prometheus text format.
 
 This first set covers the prediction cache and the model: cache hits (local, Redis) and misses,
-Redis errors, whether Redis is up, and the loaded model version. Values are read from the
+Redis errors, whether Redis is up, and the loaded model version; and the audit trail's records
+written and failed (a failed record is in the error log instead). Values are read from the
 process's own state at scrape time (a custom collector), so nothing is counted twice; with
 several workers each reports its own (gunicorn's multi-process set-up is the deployment's).
 """
@@ -15,6 +16,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from cds_service.audit import AuditTrail
 from cds_service.prediction_cache import PredictionCache
 from cds_service.web import runtime
 
@@ -23,9 +25,12 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class ServiceCollector(Collector):
-    def __init__(self, cache: PredictionCache, model_version: str | None) -> None:
+    def __init__(
+        self, cache: PredictionCache, model_version: str | None, audit: AuditTrail
+    ) -> None:
         self.cache = cache
         self.model_version = model_version
+        self.audit = audit
 
     def collect(self) -> Iterator[Metric]:
         state = self.cache.state()
@@ -53,11 +58,19 @@ class ServiceCollector(Collector):
         )
         model.add_metric([self.model_version or ""], 1.0 if self.model_version else 0.0)
         yield model
+        yield CounterMetricFamily(
+            "ddi_cds_audit_records", "Hook calls written to the audit trail", self.audit.appended
+        )
+        yield CounterMetricFamily(
+            "ddi_cds_audit_failures",
+            "Hook calls the audit trail could not store (logged instead)",
+            self.audit.failed,
+        )
 
 
 @blueprint.get("/metrics")
 def metrics() -> Response:
     state = runtime()
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ServiceCollector(state.cache, state.model_version))
+    registry.register(ServiceCollector(state.cache, state.model_version, state.audit))
     return Response(generate_latest(registry), content_type=CONTENT_TYPE)
