@@ -232,15 +232,15 @@ def no_current_medications_card(options: CardOptions, because: str | None = None
             "server to read them from"
         )
     else:
-        summary = "Check incomplete: current medications not read in time"
-        why = f"The patient's current medications could not be read in time: {escape(because)}"
+        summary = "Check incomplete: not all current medications could be read"
+        why = f"Not all of the patient's current medications could be read: {escape(because)}"
     return {
         "uuid": options.new_id(),
         "summary": summary,
         "indicator": "info",
         "detail": (
-            f"{why}, so the new orders were checked **only against each other** (and against "
-            "any current medications read before time ran out). Interactions with the other "
+            f"{why}. So the new orders were checked **only against each other** (and against "
+            "the current medications that could be read). Interactions with the other "
             "medications the patient takes were not checked."
         ),
         "source": {"label": SERVICE_LABEL},

@@ -98,6 +98,8 @@ class CdsEngine:
             self.settings.no_medication_data,
             limit,
         )
+        if client is not None and client.unread and current.complete:
+            current = replace(current, complete=False, missing_because="; ".join(client.unread))
         reader = MedicationReader(
             self.mapper,
             medication_index(order_resources + list(current.other_resources)),

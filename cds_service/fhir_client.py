@@ -58,6 +58,7 @@ class FhirClient:
         self.max_entries = max_entries
         self._session = session or requests.Session()
         self.deadline = deadline or Deadline.unlimited()
+        self.unread: list[str] = []  # what a search left on the server (page limit), for a card
 
     def search(self, query: str) -> list[Mapping[str, Any]]:
         """Every resource of a search, following the Bundle's `next` links."""
@@ -76,6 +77,12 @@ class FhirClient:
             url = _next_link(bundle)
             if url is not None:
                 url = self._url(url)
+        if url and len(found) < self.max_entries:
+            kind = query.split("?")[0]
+            self.unread.append(
+                f"the FHIR server had more {kind} pages than the {self.max_pages} this service "
+                "reads; the rest were not read"
+            )
         return [r for r in found if r.get("resourceType") != "OperationOutcome"]
 
     def read(self, reference: str) -> Mapping[str, Any]:

@@ -282,6 +282,26 @@ def test_current_medications_are_fetched_with_the_token_and_paged(
     assert token not in served.log_text()
 
 
+def test_a_search_longer_than_the_page_limit_is_checked_in_part_and_said_so(
+    served: Served, fhir: FhirStandIn, token: str
+):
+    fhir.page_size = 1
+    fhir.medication_requests = [
+        medication_request("current-ibuprofen", IBUPROFEN_SCD, "active"),  # page 1: read
+        *[medication_request(f"current-{n}", LISINOPRIL_IN, "active") for n in range(10)],
+    ]
+    body = order_sign(medication_request("draft-warfarin", WARFARIN_SCD), fhir=fhir, token=token)
+
+    response = call(served, body)
+
+    assert response.status_code == 200, response.text
+    summaries = [card["summary"] for card in response.json()["cards"]]
+    assert summaries[0].startswith("Warfarin + ibuprofen")
+    assert "Check incomplete: not all current medications could be read" in summaries
+    assert "more MedicationRequest pages than the 10" in response.text
+    assert len([r for r in fhir.requests if "MedicationRequest" in r.path]) == 10
+
+
 def test_referenced_medication_is_read_from_the_fhir_server(
     served: Served, fhir: FhirStandIn, token: str
 ):
@@ -365,7 +385,7 @@ def test_slow_fhir_server_gets_a_partial_answer_within_the_deadline(
     assert response.status_code == 200, response.text
     summaries = [card["summary"] for card in response.json()["cards"]]
     assert any(s.startswith("Warfarin + ibuprofen") for s in summaries), summaries
-    assert "Check incomplete: current medications not read in time" in summaries
+    assert "Check incomplete: not all current medications could be read" in summaries
     incomplete = next(c for c in response.json()["cards"] if c["summary"].startswith("Check"))
     assert "did not answer within the 1.2 s allowed" in incomplete["detail"]
     assert elapsed < DEADLINE_S + 0.5, f"a slow FHIR server held the call {elapsed:.2f} s"

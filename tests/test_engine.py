@@ -270,7 +270,7 @@ def test_absent_prefetch_without_fhir_server_follows_the_policy(mapper, engine):
 
 class RecordingClient:
     def __init__(self, results: dict[str, list] | Exception):
-        self.results, self.queries = results, []
+        self.results, self.queries, self.unread = results, [], []
 
     def search(self, query):
         self.queries.append(query)
