@@ -545,4 +545,12 @@ INVALID = [
 def test_invalid_document(schema: str, doc: dict, keyword: str) -> None:
     """Each document breaks exactly one rule, and fails for that rule only."""
     errors = list(VALIDATORS[schema].iter_errors(doc))
-    assert [e.validator for e in errors] == [keyword], [e.message for e in errors]
+    # jsonschema checks the date-time format only when rfc3339-validator is installed
+    # (schemathesis brings it): it then flags the very value a pattern rejects, which is one rule
+    by_pattern = {tuple(e.absolute_path) for e in errors if e.validator == "pattern"}
+    found = [
+        e.validator
+        for e in errors
+        if not (e.validator == "format" and tuple(e.absolute_path) in by_pattern)
+    ]
+    assert found == [keyword], [e.message for e in errors]
