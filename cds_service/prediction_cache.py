@@ -10,6 +10,7 @@ Redis costs one timeout per cool-down, not one per request.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -36,8 +37,11 @@ class CacheState:
     redis_errors: int
 
 
+@functools.cache
 def request_path_client(redis_url: str, timeout_s: float) -> redis.Redis:
-    """A Redis client for the request path: millisecond timeouts, one attempt, no retries."""
+    """A Redis client for the request path: millisecond timeouts, one attempt, no retries. One
+    per URL and timeout in a process, so that the cache, the token replay store and the repeat-
+    card store share its connection pool (redis-py remakes the pool in a forked worker)."""
     return redis.Redis.from_url(
         redis_url,
         socket_timeout=timeout_s,
