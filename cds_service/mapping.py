@@ -237,8 +237,14 @@ def _merge(results: list[MedicationMapping], label: str) -> MedicationMapping:
 
 
 def _coding_priority(coding: Any) -> int:
-    system = coding.get("system") if isinstance(coding, Mapping) else None
+    system = _system(coding)
     return 0 if system in RXNORM_SYSTEMS else 1 if system in NDC_SYSTEMS else 2
+
+
+def _system(coding: Any) -> str | None:
+    """The coding's system when it is text (an EHR may send anything there)."""
+    system = coding.get("system") if isinstance(coding, Mapping) else None
+    return system if isinstance(system, str) else None
 
 
 def _texts(concept: Mapping, codings: list) -> list[str]:
@@ -256,7 +262,7 @@ def _label(concept: Mapping, codings: list) -> str:
         return _clip(text)
     for coding in codings:  # no text at all: name the medication by its code
         if isinstance(coding, Mapping) and isinstance(coding.get("code"), str):
-            system = coding.get("system")
+            system = _system(coding)
             kind = (
                 "RxNorm" if system in RXNORM_SYSTEMS else "NDC" if system in NDC_SYSTEMS else "code"
             )

@@ -185,8 +185,8 @@ def _validated_r4(resource: Mapping[str, Any]) -> Any:
         return None
     try:
         return model_class.model_validate(resource)
-    except (ValidationError, ValueError, TypeError):
-        return None
+    except (ValidationError, ValueError, TypeError, KeyError):  # KeyError: `contained` of an
+        return None  # unknown resource type (fhir.resources looks its model up by name)
 
 
 def _route(data: Mapping[str, Any], mapping: MedicationMapping) -> str | None:

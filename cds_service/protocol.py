@@ -155,6 +155,8 @@ def _required_string(body: Mapping[str, Any], name: str) -> str:
         )
     if len(value) > MAX_ID_LENGTH:
         raise RequestError(f"{name} is longer than {MAX_ID_LENGTH} characters", expression=name)
+    if not value.isprintable():
+        raise RequestError(f"{name} holds control characters", expression=name)
     return value
 
 

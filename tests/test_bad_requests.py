@@ -222,6 +222,81 @@ CASES: tuple[Case, ...] = (
         lambda: b'{"hook": "order-sign", "hookInstance": "caf\xe9"}',
     ),
     Case(
+        "lone-surrogate",
+        "`context.patientId` holds a lone UTF-16 surrogate escape (`\\ud800`): valid JSON, "
+        "not storable text",
+        400,
+        "not valid Unicode",
+        lambda: json.dumps(with_context(patientId="p\ud800")).encode(),
+    ),
+    Case(
+        "nan-number",
+        "a number written `NaN` (Python's JSON reader would accept it)",
+        400,
+        "NaN is not a JSON number",
+        lambda: b'{"hook": NaN}',
+    ),
+    Case(
+        "number-out-of-range",
+        "a number `1e999999` (infinite as a float)",
+        400,
+        "out of range",
+        lambda: b'{"hook": 1e999999}',
+    ),
+    Case(
+        "integer-5000-digits",
+        "an integer of 5,000 digits (beyond Python's conversion limit)",
+        400,
+        "Exceeds the limit",
+        lambda: b'{"hook": ' + b"9" * 5000 + b"}",
+    ),
+    Case(
+        "hookinstance-control",
+        "`hookInstance` is a NUL character",
+        400,
+        "hookInstance holds control characters",
+        as_json(hook_body(hookInstance="\u0000")),
+    ),
+    Case(
+        "contained-unknown-type",
+        "a draft whose `contained` holds a resource of an unknown type (`Foo`)",
+        200,
+        "Warfarin + ibuprofen",
+        as_json(
+            hook_body(
+                [
+                    medication_request(
+                        "draft-warfarin", WARFARIN_SCD, contained=[{"resourceType": "Foo"}]
+                    ),
+                    medication_request("draft-ibuprofen", IBUPROFEN_SCD),
+                ]
+            )
+        ),
+    ),
+    Case(
+        "coding-system-list",
+        "a coding whose `system` is a list, beside a good RxNorm coding",
+        200,
+        "Warfarin + ibuprofen",
+        as_json(
+            hook_body(
+                [
+                    medication_request(
+                        "draft-warfarin",
+                        WARFARIN_SCD,
+                        medicationCodeableConcept={
+                            "coding": [
+                                {"system": [], "code": "x"},
+                                {"system": RXNORM, "code": WARFARIN_SCD},
+                            ]
+                        },
+                    ),
+                    medication_request("draft-ibuprofen", IBUPROFEN_SCD),
+                ]
+            )
+        ),
+    ),
+    Case(
         "json-array",
         "a JSON array holding a valid call, instead of the call",
         400,

@@ -10,17 +10,12 @@ is validated against the project's response schema.
 from __future__ import annotations
 
 import json
-import os
-import queue
 import signal
 import sqlite3
 import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +27,9 @@ from cds_service.schemas import load_schema
 from tests.conftest import RXNORM
 from tests.ehr_tokens import authorization, write_trust
 from tests.fhir_standin import Fault, FhirStandIn
+from tests.served_process import ServerProcess
+from tests.served_process import start_server as start
 
-CONSOLE_SCRIPT = Path(sys.executable).with_name("ddi-cds")
-URL_PREFIX = "ddi-cds: serving CDS Hooks on "
-STARTUP_TIMEOUT_S = 60.0
 DEADLINE_S = 2.0  # the service's default request deadline
 HTTP_TIMEOUT_S = 30.0
 
@@ -52,74 +46,13 @@ FEEDBACK_SCHEMA = Draft202012Validator(load_schema("feedback"), format_checker=F
 # --- the server process ------------------------------------------------------------------------
 
 
-@dataclass
-class Served:
-    process: subprocess.Popen[str]
-    url: str  # "http://127.0.0.1:PORT/cds-services", as the server printed it
-    data_dir: Path
-    log: Path  # the server's stderr (its log)
-
-    @property
-    def root(self) -> str:
-        return self.url.removesuffix("/cds-services")
-
-    def log_text(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-        if self.process.stdout:
-            self.process.stdout.close()
+Served = ServerProcess
 
 
 def start_server(data_dir: Path, log: Path) -> Served:
-    """`ddi-cds serve --port 0`, once its printed URL is read and /healthz answers."""
-    env = {
-        **os.environ,
-        "DDI_CDS_DATA_DIR": str(data_dir),
-        "DDI_CDS_TRUSTED_ISSUERS_FILE": str(write_trust(data_dir.parent / "trust")),
-        "DDI_CDS_FHIR_CONNECT_TIMEOUT_S": "1.0",
-        "PYTHONUNBUFFERED": "1",
-    }
-    with log.open("ab") as log_file:
-        process = subprocess.Popen(
-            [str(CONSOLE_SCRIPT), "serve", "--host", "127.0.0.1", "--port", "0"],
-            stdout=subprocess.PIPE,
-            stderr=log_file,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            text=True,
-        )
-    lines: queue.Queue[str] = queue.Queue()
-    assert process.stdout is not None
-    stdout = process.stdout
-    threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
-    served: Served | None = None
-    try:
-        try:
-            line = lines.get(timeout=STARTUP_TIMEOUT_S)
-        except queue.Empty:
-            pytest.fail(f"ddi-cds serve printed no URL in {STARTUP_TIMEOUT_S:.0f} s")
-        if not line.startswith(URL_PREFIX):
-            pytest.fail(f"ddi-cds serve printed {line!r}; log:\n{log.read_text()[-3000:]}")
-        served = Served(process, line.removeprefix(URL_PREFIX).strip(), data_dir, log)
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            try:
-                if requests.get(f"{served.root}/healthz", timeout=2).status_code == 200:
-                    return served
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                pytest.fail(f"/healthz never answered 200; log:\n{log.read_text()[-3000:]}")
-            time.sleep(0.05)
-    except BaseException:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
-        raise
+    """`ddi-cds serve --port 0` with EHR tokens required (the test EHR's key is trusted)."""
+    trust = write_trust(data_dir.parent / "trust")
+    return start(data_dir, no_auth=False, env={"DDI_CDS_TRUSTED_ISSUERS_FILE": str(trust)}, log=log)
 
 
 @pytest.fixture(scope="module")

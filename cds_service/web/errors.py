@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
 
 from flask import Flask, Request, Response
@@ -53,7 +54,7 @@ def read_json_body(request: Request, max_depth: int) -> Any:
     if not raw.strip():
         raise RequestError("the request body is empty; a JSON object was expected")
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
     except UnicodeDecodeError:
         raise RequestError("the request body is not UTF-8 text") from None
     except json.JSONDecodeError as error:
@@ -63,22 +64,53 @@ def read_json_body(request: Request, max_depth: int) -> Any:
         ) from None
     except RecursionError:
         raise RequestError(f"the JSON is nested more than {max_depth} levels deep") from None
-    if _depth_exceeds(body, max_depth):
-        raise RequestError(f"the JSON is nested more than {max_depth} levels deep")
+    except ValueError as error:  # e.g. an integer of more digits than Python converts
+        raise RequestError(f"the request body is not usable JSON: {_clip(str(error))}") from None
+    _check_values(body, max_depth)
     return body
 
 
-def _depth_exceeds(value: Any, limit: int) -> bool:
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {_clip(text)} is out of range")
+    return value
+
+
+def _check_values(value: Any, limit: int) -> None:
+    """Depth, and text that can be stored: JSON may escape half a UTF-16 surrogate pair
+    ("\\ud800"), which Python accepts but no UTF-8 file, log or database does."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if depth > limit:
-            return True
+            raise RequestError(f"the JSON is nested more than {limit} levels deep")
         if isinstance(item, dict):
+            stack.extend((k, depth) for k in item)
             stack.extend((v, depth + 1) for v in item.values())
         elif isinstance(item, list):
             stack.extend((v, depth + 1) for v in item)
-    return False
+        elif isinstance(item, str) and not _is_unicode_text(item):
+            raise RequestError(
+                "the request body holds text that is not valid Unicode (a lone UTF-16 "
+                "surrogate escape such as \\ud800)"
+            )
+
+
+def _is_unicode_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def register_error_handlers(app: Flask) -> None:
