@@ -296,6 +296,24 @@ def test_unfetchable_current_medications_answer_412(
     assert elapsed < DEADLINE_S
 
 
+def test_a_fhir_server_that_is_down_answers_412_at_once(served: Served, token: str):
+    with FhirStandIn() as gone:
+        body = order_sign(
+            medication_request("draft-warfarin", WARFARIN_SCD), fhir=gone, token=token
+        )
+    # the stand-in has stopped: its port now refuses connections
+
+    started = time.monotonic()
+    response = call(served, body)
+
+    assert response.status_code == 412, response.text
+    assert response.json()["issue"][0]["diagnostics"] == (
+        "medicationRequests could not be fetched: the FHIR server could not be reached "
+        "(ConnectionError)"
+    )
+    assert time.monotonic() - started < 1.0
+
+
 @pytest.mark.parametrize("fault", [Fault.STALL, Fault.TRICKLE], ids=["stall", "trickle"])
 def test_slow_fhir_server_gets_a_partial_answer_within_the_deadline(
     served: Served, fhir: FhirStandIn, token: str, fault: Fault
