@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cds_service import metrics
 from cds_service.append_only import connect, count_rows, create_store
 
 GENESIS = "0" * 64  # the `previous` of the first row
@@ -146,6 +147,7 @@ class AuditTrail:
             call_id = self.append(call)
         except (sqlite3.Error, OSError) as error:
             self.failed += 1
+            metrics.AUDIT_FAILURES.inc()
             log.error(
                 "audit record not stored (%s: %s); kept here instead: %s",
                 type(error).__name__,
@@ -154,6 +156,7 @@ class AuditTrail:
             )
             return None
         self.appended += 1
+        metrics.AUDIT_RECORDS.inc()
         return call_id
 
     def append(self, call: HookCallRecord) -> int:

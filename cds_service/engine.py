@@ -49,6 +49,7 @@ class HookOutcome:
     others: tuple[PrescribedMedication, ...]
     result: CheckResult | None
     notes: tuple[str, ...]
+    medications_missing: str | None = None  # why not all current medications were read
 
 
 class CdsEngine:
@@ -142,7 +143,15 @@ class CdsEngine:
             medications_dropped_beyond=limit if truncated else None,
             options=replace(self.card_options, explain_url=explain_url),
         )
-        return HookOutcome({"cards": cards}, request, tuple(advised), tuple(others), result, notes)
+        return HookOutcome(
+            {"cards": cards},
+            request,
+            tuple(advised),
+            tuple(others),
+            result,
+            notes,
+            current.missing_because,
+        )
 
     def _without_repeats(self, request: HookRequest, result: CheckResult) -> CheckResult:
         """At order-select, remember the pairs shown; at order-sign, drop those shown already."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from rdkit import Chem, RDLogger
 
+from cds_service import metrics
 from cds_service.codes import normalize_name
 from cds_service.deadline import Deadline
 from cds_service.medication import Ingredient
@@ -235,6 +237,7 @@ class ModelPredictions:
         # absent, or not this model's shape
         missing = [k for k in wanted if k not in found and k in computable]
         computed: dict[str, np.ndarray] = {}
+        started = time.perf_counter()
         for start in range(0, len(missing), _PAIRS_PER_CHUNK):
             if deadline.expired():
                 break
@@ -243,6 +246,8 @@ class ModelPredictions:
                 zip(chunk, self.predictor.predict([wanted[k] for k in chunk]), strict=True)
             )
         if computed:
+            metrics.MODEL_SECONDS.observe(time.perf_counter() - started)
+            metrics.MODEL_PAIRS.inc(len(computed))
             self.cache.put_many(computed)
             found.update(computed)
         return found

@@ -23,7 +23,10 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from cds_service import metrics
+
 log = logging.getLogger("cds_service.cache")
+_LOOKUP_RESULT = {"hits_local": "local", "hits_redis": "redis", "misses": "miss"}
 KEY_PREFIX = "ddi-cds:pair"
 
 
@@ -91,7 +94,7 @@ class PredictionCache:
                 if value is not None:
                     self._local.move_to_end(key)
                     found[key] = _decode(value)
-            self._counts["hits_local"] += len(found)
+            self._count("hits_local", len(found))
         missing = [k for k in dict.fromkeys(keys) if k not in found]
         if missing and self._redis_allowed():
             values = self._call(lambda client: client.mget(missing))
@@ -102,12 +105,12 @@ class PredictionCache:
                     if isinstance(v, bytes) and v and len(v) % 2 == 0
                 }  # anything else is not a float16 vector: a miss (the caller checks sizes)
                 with self._lock:
-                    self._counts["hits_redis"] += len(fetched)
+                    self._count("hits_redis", len(fetched))
                     for key, value in fetched.items():
                         self._remember(key, value)
                 found.update({k: _decode(v) for k, v in fetched.items()})
         with self._lock:
-            self._counts["misses"] += sum(1 for k in missing if k not in found)
+            self._count("misses", sum(1 for k in missing if k not in found))
         return found
 
     def put_many(self, values: dict[str, np.ndarray]) -> None:
@@ -156,6 +159,14 @@ class PredictionCache:
         while len(self._local) > self.local_entries:
             self._local.popitem(last=False)
 
+    def _count(self, name: str, n: int) -> None:
+        """Under the lock: this process's tally (for /readyz) and the service-wide metric."""
+        self._counts[name] += n
+        if name == "redis_errors":
+            metrics.REDIS_ERRORS.inc(n)
+        else:
+            metrics.CACHE_LOOKUPS.labels(_LOOKUP_RESULT[name]).inc(n)
+
     def _redis_allowed(self) -> bool:
         if self._client is None:
             return False
@@ -169,7 +180,7 @@ class PredictionCache:
         except (redis.RedisError, OSError) as error:
             with self._lock:
                 self._failures += 1
-                self._counts["redis_errors"] += 1
+                self._count("redis_errors", 1)
                 self._last_error = type(error).__name__
                 if probe or self._failures >= self.breaker_failures:
                     self._open_until = self._clock() + self.breaker_cooldown_s

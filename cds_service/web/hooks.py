@@ -9,10 +9,13 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request, url_for
 
+from cds_service import metrics
 from cds_service.audit import HookCallRecord
 from cds_service.auth import TokenRejected
+from cds_service.cards import SERVICE_LABEL
 from cds_service.deadline import Deadline
 from cds_service.feedback import parse_feedback
+from cds_service.prediction_cards import MODEL_LABEL
 from cds_service.protocol import RequestError
 from cds_service.services import SERVICES, ServiceDefinition, service_by_id
 from cds_service.web import runtime
@@ -79,7 +82,36 @@ def audit_hook_call(response: Response) -> Response:
         except Exception:
             runtime().audit.failed += 1
             log.exception("audit record could not be built")
+        _measure(response)
     return response
+
+
+def _measure(response: Response) -> None:
+    service = str((request.view_args or {}).get("service_id", ""))
+    metrics.HOOK_SECONDS.labels(
+        service if service_by_id(service) else "unknown", str(response.status_code)
+    ).observe(time.perf_counter() - g.get("started", time.perf_counter()))
+    outcome = g.get("outcome")
+    if outcome is None or response.status_code != 200:
+        return
+    for card in outcome.response["cards"]:
+        metrics.CARDS.labels(card.get("indicator", ""), _source_kind(card)).inc()
+    if outcome.medications_missing:
+        metrics.INCOMPLETE.labels("fhir").inc()
+    result = outcome.result
+    if result is not None and result.model is not None and result.model.out_of_time:
+        metrics.INCOMPLETE.labels("model").inc()
+    if result is not None and result.unmapped:
+        metrics.UNMAPPED.inc(len(result.unmapped))
+
+
+def _source_kind(card: dict) -> str:
+    label = str((card.get("source") or {}).get("label", ""))
+    if label.startswith(MODEL_LABEL):
+        return "model"
+    if label == SERVICE_LABEL:
+        return "notice"
+    return "curated"
 
 
 def _audit_record(response: Response) -> HookCallRecord:
