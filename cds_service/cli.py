@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import ipaddress
 import json
-import logging
 import re
 import signal
 import sys
@@ -139,9 +138,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from werkzeug.serving import make_server
 
     from cds_service.config import Settings
-    from cds_service.web import create_app
+    from cds_service.logs import configure_logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = replace(Settings.from_env(), auth_disabled=args.no_auth)
+    configure_logging(structured=settings.log_format != "text")
     if args.no_auth and not _is_loopback(args.host):
         print(
             f"ddi-cds: --no-auth serves without EHR tokens and is for local development only; "
@@ -149,7 +149,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    settings = replace(Settings.from_env(), auth_disabled=args.no_auth)
+    if args.production:  # before the web layer is imported: it sets up multi-process metrics
+        from cds_service.production import serve
+
+        return serve(settings, args.host, args.port)
+    from cds_service.web import create_app
+
     app = create_app(settings)
     server = make_server(args.host, args.port, app, threaded=True)
     # shutdown() waits for serve_forever() to return, so it must not run on the serving thread
@@ -204,6 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-auth",
         action="store_true",
         help="local development only: accept calls without an EHR token (loopback addresses only)",
+    )
+    serve.add_argument(
+        "--production",
+        action="store_true",
+        help="serve with gunicorn: a worker per core (DDI_CDS_WORKERS), app preloaded",
     )
     serve.set_defaults(func=cmd_serve)
     check = commands.add_parser("check", help="map medications and list known interactions")

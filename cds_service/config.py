@@ -50,6 +50,12 @@ class Settings:
     max_body_bytes: int = 8 * 1024 * 1024
     max_json_depth: int = 64
     max_medications: int = 1000  # draft and current medication resources read per request
+    # `ddi-cds serve --production` (gunicorn): worker processes (0: one per core) and threads
+    # in each (calls waiting on a FHIR server leave the core to the others)
+    workers: int = 0
+    threads: int = 4
+    # Service log on stderr: "json" (one object a line, with the request id) or "text"
+    log_format: str = "json"
     # Cross-origin callers (the spec requires CORS); "*" or a comma-separated list of origins
     cors_allow_origin: str = "*"
     # Cache (Redis is optional: the service answers without it)

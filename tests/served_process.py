@@ -88,9 +88,10 @@ def start_server(
     no_auth: bool,
     env: Mapping[str, str] | None = None,
     log: Path | None = None,
+    production: bool = False,
 ) -> ServerProcess:
-    """`ddi-cds serve --port 0` (plus `--no-auth`), once its printed URL is read and /healthz
-    answers; raises `RuntimeError` with the log's tail when it does not come up."""
+    """`ddi-cds serve --port 0` (plus `--no-auth`, `--production`), once its printed URL is read
+    and /healthz answers; raises `RuntimeError` with the log's tail when it does not come up."""
     data_dir.mkdir(parents=True, exist_ok=True)
     log = log or data_dir / "server.log"
     command = [str(CONSOLE_SCRIPT), "serve", "--host", "127.0.0.1", "--port", "0"]
@@ -102,7 +103,11 @@ def start_server(
     }
     with log.open("ab") as log_file:
         process = subprocess.Popen(
-            [*command, *(["--no-auth"] if no_auth else [])],
+            [
+                *command,
+                *(["--no-auth"] if no_auth else []),
+                *(["--production"] if production else []),
+            ],
             stdout=subprocess.PIPE,
             stderr=log_file,
             stdin=subprocess.DEVNULL,

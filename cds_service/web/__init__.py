@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 
 from cds_service import __version__
 from cds_service.audit import AuditTrail, Pseudonyms, pseudonym_key
@@ -21,6 +21,7 @@ from cds_service.drug_index import DrugIndex
 from cds_service.engine import CdsEngine, FhirClientFactory
 from cds_service.feedback import FeedbackStore
 from cds_service.knowledge import KnowledgeBase
+from cds_service.logs import REQUEST_ID_HEADER, request_id_for
 from cds_service.mapping import MedicationMapper
 from cds_service.prediction_cache import PredictionCache, request_path_client
 from cds_service.predictions import PredictionPolicy
@@ -119,6 +120,7 @@ def create_app(
     app.register_blueprint(openapi.blueprint)
     register_error_handlers(app)
     app.after_request(_cors)
+    app.before_request(_request_id)
     app.before_request(_preflight)
     return app
 
@@ -177,6 +179,10 @@ def runtime() -> Runtime:
     return current_app.extensions["ddi_cds"]
 
 
+def _request_id() -> None:
+    g.request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
+
+
 def _preflight() -> Response | None:
     if request.method == "OPTIONS":
         return Response(status=204)
@@ -194,4 +200,7 @@ def _cors(response: Response) -> Response:
     response.headers["Access-Control-Allow-Methods"] = CORS_METHODS
     response.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
     response.headers["Access-Control-Max-Age"] = "600"
+    response.headers["Access-Control-Expose-Headers"] = REQUEST_ID_HEADER
+    if "request_id" in g:
+        response.headers[REQUEST_ID_HEADER] = g.request_id
     return response

@@ -131,6 +131,7 @@ def _audit_record(response: Response) -> HookCallRecord:
         error=None if answered else _diagnostics(response),
         notes=outcome.notes if outcome else (),
         elapsed_ms=(time.perf_counter() - g.get("started", time.perf_counter())) * 1000,
+        request_id=g.get("request_id", ""),
     )
 
 
