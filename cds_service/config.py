@@ -23,6 +23,9 @@ class NoMedicationDataPolicy(StrEnum):
 
 
 CONVENTIONAL_NAMES = {"redis_url": "REDIS_URL"}  # read when the DDI_CDS_ variable is absent
+# Never read from the environment: turning token checks off takes `ddi-cds serve --no-auth`,
+# which refuses non-loopback addresses; a stray variable in a deployment must not do it.
+NOT_FROM_ENVIRONMENT = frozenset({"auth_disabled"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +103,8 @@ class Settings:
         changes: dict[str, object] = {}
         defaults = cls()
         for item in fields(cls):
+            if item.name in NOT_FROM_ENVIRONMENT:
+                continue
             raw = environ.get(f"DDI_CDS_{item.name.upper()}")
             if raw is None and item.name in CONVENTIONAL_NAMES:
                 raw = environ.get(CONVENTIONAL_NAMES[item.name])
