@@ -240,6 +240,10 @@ def main() -> int:
                                           data=text, timeout=30,
                                           headers={"Content-Type": "application/json"})  # fmt: skip
                     for connections in (args.latency_connections, args.connections):
+                        if cache == "cold":  # new draws: the run before cached its own
+                            seed = drafts * 100 + current + connections * 10_000
+                            texts = bodies(drafts, current, pool, count, seed=seed)
+                            body_file.write_text("\n".join(texts) + "\n")
                         print(f"{label} {cache} x{connections}", file=sys.stderr, flush=True)
                         runs.append(
                             measure(server, label, cache, body_file, args.seconds, connections, lua)

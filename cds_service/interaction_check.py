@@ -106,19 +106,23 @@ def check_interactions(
                 continue  # both only in one combination product
             checked[key] = (rxcui_a, rxcui_b, a_positions)
 
+    curated: dict[PairKey, list[KnownInteraction]] = {}
+    for key, (rxcui_a, rxcui_b, _) in checked.items():
+        found = knowledge.interactions_for([rxcui_a], [rxcui_b])
+        curated[key] = found if found and found[0].severity.rank <= min_tier.rank else []
     policy = predictions.policy if predictions is not None else None
     model = (
         predictions.predict_pairs(
-            [(ingredients[a], ingredients[b]) for a, b, _ in checked.values()], model_deadline
+            [(ingredients[a], ingredients[b]) for a, b, _ in checked.values()],
+            model_deadline,
+            explain=frozenset(key for key, found in curated.items() if found),
         )
         if predictions is not None and checked
         else None
     )
     pairs: list[InteractingPair] = []
     for key, (rxcui_a, rxcui_b, a_positions) in checked.items():
-        found = knowledge.interactions_for([rxcui_a], [rxcui_b])
-        if found and found[0].severity.rank > min_tier.rank:
-            found = []
+        found = curated[key]
         prediction = model.pairs.get(key) if model else None
         own_card = bool(prediction and policy and policy.warrants_card(prediction))
         if not found and not own_card:

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -172,7 +172,10 @@ class ModelPredictions:
         }  # fmt: skip
 
     def predict_pairs(
-        self, pairs: Sequence[tuple[Ingredient, Ingredient]], deadline: Deadline | None = None
+        self,
+        pairs: Sequence[tuple[Ingredient, Ingredient]],
+        deadline: Deadline | None = None,
+        explain: Collection[PairKey] = frozenset(),
     ) -> PredictionBatch:
         deadline = deadline or Deadline.unlimited()
         matched: dict[str, tuple[str, ModelDrug]] = {}
@@ -209,7 +212,12 @@ class ModelPredictions:
                 out_of_time[key] = (a, b)
                 continue
             prediction = self._prediction(
-                probabilities[cached_as], (model_a, model_b), (drug_a, drug_b), cached_as, deadline
+                probabilities[cached_as],
+                (model_a, model_b),
+                (drug_a, drug_b),
+                cached_as,
+                deadline,
+                shown_with_curated=key in explain,
             )
             if prediction is not None:
                 results[key] = prediction
@@ -259,15 +267,22 @@ class ModelPredictions:
         drugs: tuple[ModelDrug, ModelDrug],
         cached_as: str,
         deadline: Deadline,
+        shown_with_curated: bool,
     ) -> PairPrediction | None:
+        """Genes are worked out (by `deadline`) only for a pair a card will show: beside curated
+        evidence, or on a card of its own. Any other costs a gradient, milliseconds a pair, for
+        nothing."""
         candidates = np.flatnonzero(self._candidate & (probabilities >= self._floor))
         effects = self.policy.select(self._effects(probabilities, candidates))
         if not effects:
             return None
+        unexplained = PairPrediction(self.version, effects, drugs[0], drugs[1], explained=False)
+        if not shown_with_curated and not self.policy.warrants_card(unexplained):
+            return unexplained
         top = self.predictor.side_effects.index(effects[0].name)
         explanation = self._explain(model_keys, top, cached_as, deadline)
         if explanation is None:
-            return PairPrediction(self.version, effects, drugs[0], drugs[1], explained=False)
+            return unexplained
         genes, from_record = explanation
         return PairPrediction(self.version, effects, drugs[0], drugs[1], genes, from_record)
 

@@ -10,7 +10,7 @@ reports, not a known interaction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -119,7 +119,12 @@ class PredictionSource(Protocol):
     policy: PredictionPolicy
 
     def predict_pairs(
-        self, pairs: Sequence[tuple[Ingredient, Ingredient]], deadline: Deadline | None = None
+        self,
+        pairs: Sequence[tuple[Ingredient, Ingredient]],
+        deadline: Deadline | None = None,
+        explain: Collection[PairKey] = frozenset(),
     ) -> PredictionBatch:
-        """Pairs it cannot score before `deadline` go in `out_of_time`."""
+        """Pairs it cannot score before `deadline` go in `out_of_time`. Driving genes are
+        worked out for the pairs in `explain` (those a curated card will show) and for those
+        that warrant a card of their own; the others would never be shown."""
         ...

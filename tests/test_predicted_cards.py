@@ -184,3 +184,22 @@ def test_an_unreadable_structure_is_not_scored_and_says_why(app):
     assert batch.pairs == {}
     ingredient, reason = batch.not_scored["1"]
     assert ingredient == broken and "structure cannot be read" in reason
+
+
+def test_genes_are_worked_out_only_for_pairs_a_card_will_show(app):
+    predictions = app.extensions["ddi_cds"].engine.predictions
+    warfarin = app.extensions["ddi_cds"].index.ingredient(WARFARIN)
+    ibuprofen = app.extensions["ddi_cds"].index.ingredient(IBUPROFEN)
+    key = frozenset({WARFARIN, IBUPROFEN})
+
+    beside_curated = predictions.predict_pairs([(warfarin, ibuprofen)], explain={key})
+    alone = predictions.predict_pairs([(warfarin, ibuprofen)])
+
+    shown = beside_curated.pairs[key]
+    assert shown.explained and shown.driver_genes
+    unshown = alone.pairs[key]
+    assert unshown.effects == shown.effects
+    if predictions.policy.warrants_card(unshown):  # a card of its own: explained all the same
+        assert unshown.driver_genes
+    else:
+        assert not unshown.explained and not unshown.driver_genes
