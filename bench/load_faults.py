@@ -105,11 +105,13 @@ class RedisServer:
 
 
 def ingredient_pool(count: int) -> list[str]:
+    """Ingredients the model was trained on: TWOSIDES' drugs, the commonly prescribed ones (an
+    obscure compound would be featurised from its structure on first sight, 20 ms a drug)."""
     db = sqlite3.connect(f"file:{DEFAULT_INDEX_PATH}?mode=ro", uri=True)
     try:
         rows = db.execute(
-            "SELECT rxcui FROM ingredient WHERE smiles IS NOT NULL"
-            " ORDER BY rxcui LIMIT ? OFFSET 50",
+            "SELECT DISTINCT ingredient_rxcui FROM model_drug WHERE ingredient_rxcui IS NOT NULL"
+            " ORDER BY ingredient_rxcui LIMIT ?",
             (count,),
         ).fetchall()
     finally:

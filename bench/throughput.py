@@ -33,7 +33,6 @@ import random
 import re
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -46,8 +45,12 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.load_faults import RedisServer, free_port, sign_body  # noqa: E402
-from cds_service.drug_index import DEFAULT_INDEX_PATH  # noqa: E402
+from bench.load_faults import (  # noqa: E402
+    RedisServer,
+    free_port,
+    ingredient_pool,
+    sign_body,
+)
 
 WORKLOADS = ((1, 5), (2, 15), (5, 40))
 WARM_BODIES = 50
@@ -84,21 +87,6 @@ class Run:
     cpu_ms_per_request: float
     rss_mb: list[float]
     pss_mb: list[float]
-
-
-def ingredients(count: int) -> list[str]:
-    """Ingredients the model was trained on: TWOSIDES' drugs, the commonly prescribed ones (an
-    obscure compound would be featurised from its structure on first sight, 20 ms a drug)."""
-    db = sqlite3.connect(f"file:{DEFAULT_INDEX_PATH}?mode=ro", uri=True)
-    try:
-        rows = db.execute(
-            "SELECT DISTINCT ingredient_rxcui FROM model_drug WHERE ingredient_rxcui IS NOT NULL"
-            " ORDER BY ingredient_rxcui LIMIT ?",
-            (count,),
-        ).fetchall()
-    finally:
-        db.close()
-    return [r for (r,) in rows]
 
 
 def bodies(drafts: int, current: int, pool: list[str], count: int, seed: int) -> list[str]:
@@ -216,7 +204,7 @@ def main() -> int:
         "DDI_CDS_WORKERS": str(args.workers),
         "OMP_NUM_THREADS": "1",
     }
-    pool = ingredients(400)
+    pool = ingredient_pool(400)
     runs: list[Run] = []
     ready: list[float] = []
     try:
