@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +31,9 @@ import numpy as np
 import redis
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: find bench/
+
+from bench.load_faults import sign_body
 from cds_service.config import Settings
 from cds_service.prediction_cache import KEY_PREFIX
 from cds_service.web import create_app, runtime
@@ -44,29 +48,7 @@ CURRENT = {
 
 
 def request_body() -> dict:
-    def order(rid: str, code: str, status: str) -> dict:
-        return {
-            "resourceType": "MedicationRequest", "id": rid, "status": status, "intent": "order",
-            "subject": {"reference": "Patient/bench"},
-            "medicationCodeableConcept": {
-                "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": code}]
-            },
-        }  # fmt: skip
-
-    def bundle(kind: str, resources: list[dict]) -> dict:
-        entries = [{"resource": r} for r in resources]
-        return {"resourceType": "Bundle", "type": kind, "entry": entries}
-
-    drafts = [order(f"d{i}", code, "draft") for i, code in enumerate(DRAFTS.values())]
-    current = [order(f"c{i}", code, "active") for i, code in enumerate(CURRENT.values())]
-    return {
-        "hook": "order-sign",
-        "hookInstance": "1d3c5f3e-bench-4c1e-9b0e-000000000000",
-        "context": {"userId": "Practitioner/bench", "patientId": "bench",
-                    "draftOrders": bundle("collection", drafts)},
-        "prefetch": {"medicationRequests": bundle("searchset", current),
-                     "medicationStatements": bundle("searchset", [])},
-    }  # fmt: skip
+    return sign_body(list(DRAFTS.values()), list(CURRENT.values()), None)
 
 
 def summary(times_ms: list[float]) -> dict:

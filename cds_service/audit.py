@@ -141,6 +141,11 @@ class AuditTrail:
         self._thread = threading.local()
         create_store(path, _SCHEMA, ["hook_call", "card_served"])
 
+    def note_failure(self) -> None:
+        """A record that was not stored: counted here and on /metrics (an alert's signal)."""
+        self.failed += 1
+        metrics.AUDIT_FAILURES.inc()
+
     def append_or_log(self, call: HookCallRecord) -> int | None:
         """`append`, and when the trail cannot be written (disk full, locked too long), the
         record goes to the error log instead, pseudonymised as it would have been stored. The
@@ -148,8 +153,7 @@ class AuditTrail:
         try:
             call_id = self.append(call)
         except (sqlite3.Error, OSError) as error:
-            self.failed += 1
-            metrics.AUDIT_FAILURES.inc()
+            self.note_failure()
             log.error(
                 "audit record not stored (%s: %s); kept here instead: %s",
                 type(error).__name__,

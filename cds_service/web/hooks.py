@@ -80,9 +80,12 @@ def audit_hook_call(response: Response) -> Response:
         try:
             runtime().audit.append_or_log(_audit_record(response))
         except Exception:
-            runtime().audit.failed += 1
+            runtime().audit.note_failure()
             log.exception("audit record could not be built")
-        _measure(response)
+        try:
+            _measure(response)
+        except Exception:
+            log.exception("hook call could not be measured")
     return response
 
 
