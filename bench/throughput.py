@@ -189,6 +189,14 @@ def main() -> int:
         help="for the latency runs (a call in flight per worker)",
     )
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads a worker")
+    parser.add_argument(
+        "--workload", choices=[f"{d}+{c}" for d, c in WORKLOADS], action="append",
+        help="only these workloads (repeatable; default all)",
+    )  # fmt: skip
+    parser.add_argument("--cache", choices=("cold", "warm"), action="append",
+                        help="only these cache states (repeatable; default both)")  # fmt: skip
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (server log)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
@@ -202,6 +210,7 @@ def main() -> int:
         **os.environ,
         "DDI_CDS_REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/0",
         "DDI_CDS_WORKERS": str(args.workers),
+        "DDI_CDS_THREADS": str(args.threads),
         "OMP_NUM_THREADS": "1",
     }
     pool = ingredient_pool(400)
@@ -210,7 +219,9 @@ def main() -> int:
     try:
         for drafts, current in WORKLOADS:
             label = f"{drafts} + {current}"
-            for cache in ("cold", "warm"):
+            if args.workload and f"{drafts}+{current}" not in args.workload:
+                continue
+            for cache in args.cache or ("cold", "warm"):
                 env["DDI_CDS_DATA_DIR"] = str(work / f"data-{drafts}-{current}-{cache}")
                 if cache == "cold":  # a new Redis and a new server: nothing cached anywhere
                     redis_server.kill()
@@ -240,6 +251,8 @@ def main() -> int:
                     server.stop()
     finally:
         redis_server.kill()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
     report(runs, ready, args)
     return 0
 
@@ -247,7 +260,7 @@ def main() -> int:
 def report(runs: list[Run], ready: list[float], args: argparse.Namespace) -> None:
     print(
         f"\nthroughput: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
-        f"gunicorn {args.workers} workers x 4 threads, wrk 1 thread x {args.latency_connections} "
+        f"gunicorn {args.workers} workers x {args.threads} threads, wrk 1 thread x {args.latency_connections} "
         f"connections (latency) then x {args.connections} (throughput), {args.seconds:.0f} s a "
         "run, token checking off\n"
     )

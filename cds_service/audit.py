@@ -24,7 +24,6 @@ import logging
 import os
 import secrets
 import sqlite3
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +32,7 @@ from typing import Any
 
 from cds_service import metrics
 from cds_service.append_only import connect, count_rows, create_store
+from cds_service.group_commit import GroupCommitter
 
 GENESIS = "0" * 64  # the `previous` of the first row
 log = logging.getLogger("cds_service.audit")
@@ -138,8 +138,8 @@ class AuditTrail:
         self.pseudonyms = pseudonyms
         self.appended = 0  # by this process, for /metrics
         self.failed = 0
-        self._thread = threading.local()
         create_store(path, _SCHEMA, ["hook_call", "card_served"])
+        self._writer: GroupCommitter[_PendingRow, int] = GroupCommitter(path, _write_calls)
 
     def note_failure(self) -> None:
         """A record that was not stored: counted here and on /metrics (an alert's signal)."""
@@ -167,7 +167,8 @@ class AuditTrail:
 
     def append(self, call: HookCallRecord) -> int:
         """Store the call and its cards in one transaction; returns its row id when the commit
-        is on disk. Raises `sqlite3.Error` / `OSError` when it cannot be stored."""
+        is on disk. Raises `sqlite3.Error` / `OSError` when it cannot be stored. Calls from
+        every thread of the process share commits (`cds_service.group_commit`)."""
         stored = self._stored_form(call)
         row = (
             stored["at"],
@@ -178,44 +179,15 @@ class AuditTrail:
             _canonical(dict(call.versions)),
             _canonical(stored["record"]),
         )
-        db = self._writer()
-        try:
-            db.execute("BEGIN IMMEDIATE")  # the chain needs the last hash and the next row
-            last = db.execute("SELECT hash FROM hook_call ORDER BY id DESC LIMIT 1").fetchone()
-            previous = last[0] if last else GENESIS
-            cursor = db.execute(
-                "INSERT INTO hook_call (at, service_id, hook_instance, patient, status, versions,"
-                " record, previous, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (*row, previous, _row_hash(previous, row)),
+        served = [
+            (
+                str(card.get("uuid", "")),
+                str(card.get("indicator", "")),
+                str((card.get("source") or {}).get("label", "")),
             )
-            call_id = int(cursor.lastrowid or 0)
-            db.executemany(
-                "INSERT INTO card_served (card_uuid, call_id, indicator, source) VALUES (?,?,?,?)",
-                [
-                    (
-                        str(card.get("uuid", "")),
-                        call_id,
-                        str(card.get("indicator", "")),
-                        str((card.get("source") or {}).get("label", "")),
-                    )
-                    for card in call.cards
-                ],
-            )
-            db.commit()
-        except BaseException:
-            db.close()  # a connection in an unknown state is not reused
-            self._thread.db = None
-            raise
-        return call_id
-
-    def _writer(self) -> sqlite3.Connection:
-        """Each thread keeps its connection: opening and closing one per call cost a
-        millisecond of every hook call. Threads of a forked worker open their own."""
-        db = getattr(self._thread, "db", None)
-        if db is None or getattr(self._thread, "pid", None) != os.getpid():
-            db = connect(self.path)
-            self._thread.db, self._thread.pid = db, os.getpid()
-        return db
+            for card in call.cards
+        ]
+        return self._writer.submit((row, served))
 
     def _stored_form(self, call: HookCallRecord) -> dict[str, Any]:
         record = {
@@ -291,6 +263,31 @@ class AuditTrail:
             return ChainCheck(rows, None)
         finally:
             db.close()
+
+
+_PendingRow = tuple[tuple, list[tuple[str, str, str]]]  # the call's row; its cards' index rows
+
+
+def _write_calls(db: sqlite3.Connection, pending: Sequence[_PendingRow]) -> list[int]:
+    """Chain each row to the one before it (the last stored, then each other in turn)."""
+    last = db.execute("SELECT hash FROM hook_call ORDER BY id DESC LIMIT 1").fetchone()
+    previous = last[0] if last else GENESIS
+    ids = []
+    for row, served in pending:
+        row_hash = _row_hash(previous, row)
+        cursor = db.execute(
+            "INSERT INTO hook_call (at, service_id, hook_instance, patient, status, versions,"
+            " record, previous, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (*row, previous, row_hash),
+        )
+        call_id = int(cursor.lastrowid or 0)
+        db.executemany(
+            "INSERT INTO card_served (card_uuid, call_id, indicator, source) VALUES (?,?,?,?)",
+            [(uuid, call_id, indicator, source) for uuid, indicator, source in served],
+        )
+        ids.append(call_id)
+        previous = row_hash
+    return ids
 
 
 def _rows(db: Any) -> Iterator[tuple[int, tuple, str, str]]:
