@@ -251,8 +251,8 @@ def main() -> int:
                     server.stop()
     finally:
         redis_server.kill()
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
+    if not args.keep:  # kept when a run failed: its server log is there
+        shutil.rmtree(work, ignore_errors=True)
     report(runs, ready, args)
     return 0
 
