@@ -2,7 +2,8 @@
 
 WAL mode, `synchronous=FULL` (each commit is on disk before it returns), and triggers that
 refuse UPDATE and DELETE on every table named, so that what was stored stays as it was stored.
-Safe across threads and processes: every operation opens its own connection.
+Safe across threads and processes: every operation opens its own connection (the audit
+trail's appends go through one writer a process instead: `cds_service.group_commit`).
 """
 
 from __future__ import annotations
