@@ -226,6 +226,7 @@ def fuzz(
     seconds: float | None = None,
     modes: Iterable[GenerationMode] = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE),
     methods: Iterable[str] = ("GET", "POST"),
+    secured_only: bool = False,
     headers: Headers | None = None,
     expect: Expectation | None = None,
     failures_dir: Path | None = None,
@@ -233,10 +234,16 @@ def fuzz(
     """Up to `examples` cases per operation and mode (and within `seconds` in all, when given),
     each sent to `server` and checked; never raises for what the server answers: everything is
     in the report. `headers(case)` adds headers to a request; `expect(case, status)` returns a
-    message when the status breaks a rule of the caller's."""
+    message when the status breaks a rule of the caller's. `secured_only`: only the operations
+    the description says need the EHR's token (`security`), not the open ones (the try-it page)."""
     schema = load_schema(server.root)
     wanted = {m.upper() for m in methods}
-    operations = [r.ok() for r in schema.get_all_operations() if r.ok().method.upper() in wanted]
+    operations = [
+        r.ok()
+        for r in schema.get_all_operations()
+        if r.ok().method.upper() in wanted
+        and (not secured_only or r.ok().definition.raw.get("security"))
+    ]
     # The description's own examples first (a realistic order-sign, explain for a known pair):
     # they reach the cards and the model, where random data mostly gets 400 and 404.
     labels = ["examples", *(GenerationMode(mode).value for mode in modes)]
@@ -445,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
                 examples=args.examples,
                 seconds=args.seconds,
                 methods=("POST",) if args.auth else ("GET", "POST"),
+                secured_only=args.auth,
                 expect=refused_unless_unrouted if args.auth else None,
                 failures_dir=out,
             )

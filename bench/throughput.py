@@ -260,8 +260,9 @@ def main() -> int:
 def report(runs: list[Run], ready: list[float], args: argparse.Namespace) -> None:
     print(
         f"\nthroughput: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
-        f"gunicorn {args.workers} workers x {args.threads} threads, wrk 1 thread x {args.latency_connections} "
-        f"connections (latency) then x {args.connections} (throughput), {args.seconds:.0f} s a "
+        f"gunicorn {args.workers} workers x {args.threads} threads, wrk 1 thread x "
+        f"{args.latency_connections} connections (latency) then x {args.connections} "
+        f"(throughput), {args.seconds:.0f} s a "
         "run, token checking off\n"
     )
     print("| workload | cache | requests/s | p50 ms | p95 ms | p99 ms | non-2xx | CPU ms/request "

@@ -93,6 +93,9 @@ class Settings:
     # The service's public URL as EHRs call it (behind a proxy); tokens' `aud` is checked
     # against it plus the endpoint's path. Empty: the URL of the request as received.
     public_base_url: str = ""
+    # Pages for people: the try-it page at / (synthetic patient, no EHR token: it costs CPU, so
+    # a deployment may switch it off); the explanation page at /explain is always served
+    try_it_page: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

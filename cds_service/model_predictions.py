@@ -49,6 +49,9 @@ _loaded: dict[Path | None, Predictor] = {}
 _loading = threading.Lock()
 
 
+SERIOUS_TIERS = frozenset({"life-threatening", "serious"})
+
+
 def _published_accuracy(metrics: dict) -> dict:
     """Macro test figures of the committed model, per split, as the model card quotes them."""
     out = {}
@@ -148,6 +151,7 @@ class ModelPredictions:
             index = effects.index(shown[0].name) if shown else int(np.argmax(probabilities))
         why = self.predictor.explain((key_a, key_b), index, genes=10, effects=10)
         metrics = self.predictor.artifact.metrics or {}
+        tiers = self.predictor.tiers
         return {
             "modelVersion": self.version,
             "drugs": [
@@ -161,6 +165,11 @@ class ModelPredictions:
                 {"name": name, "tier": tier, "probability": p}
                 for name, tier, p in why.top_side_effects
             ],
+            "seriousSideEffects": [  # what a clinician looks for first, whatever is likelier
+                {"name": effects[i], "tier": tiers[i], "probability": float(probabilities[i])}
+                for i in np.argsort(-probabilities, kind="stable")
+                if tiers[i] in SERIOUS_TIERS
+            ][:10],
             "genes": [
                 {"entrez": g.entrez, "symbol": g.symbol, "contribution": g.contribution,
                  "gateA": g.gate_a, "gateB": g.gate_b}

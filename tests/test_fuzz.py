@@ -82,6 +82,7 @@ def guarded_report(tmp_path_factory) -> FuzzReport:
             server,
             examples=AUTH_EXAMPLES,
             methods=("POST",),
+            secured_only=True,
             headers=bad_token,
             expect=refused_unless_unrouted,
             failures_dir=folder / "failures",

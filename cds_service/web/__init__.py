@@ -67,7 +67,12 @@ def create_app(
     settings: Settings | None = None, fhir_client_factory: FhirClientFactory | None = None
 ) -> Flask:
     settings = settings or Settings.from_env()
-    app = Flask(__name__.split(".")[0], instance_relative_config=True)
+    app = Flask(
+        __name__.split(".")[0],
+        instance_relative_config=True,
+        template_folder="web/templates",  # the pages for people (cds_service.web.pages)
+        static_folder="web/static",
+    )
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     data_dir = data_dir_of(settings)
@@ -111,13 +116,16 @@ def create_app(
         open_audit_trail(settings),
     )
 
-    from cds_service.web import explain, health, hooks, metrics, openapi
+    from cds_service.web import explain, health, hooks, metrics, openapi, try_it
+    from cds_service.web.pages import register_pages
 
     app.register_blueprint(hooks.blueprint)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(explain.blueprint)
     app.register_blueprint(metrics.blueprint)
     app.register_blueprint(openapi.blueprint)
+    app.register_blueprint(try_it.blueprint)
+    register_pages(app)
     register_error_handlers(app)
     app.after_request(_cors)
     app.before_request(_request_id)

@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from cds_service.current_medications import MedicationDataUnavailable
 from cds_service.protocol import RequestError
+from cds_service.web.pages import error_page
 
 log = logging.getLogger("cds_service.web")
 
@@ -116,7 +117,8 @@ def _clip(text: str, limit: int = 80) -> str:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(RequestError)
     def request_error(error: RequestError) -> Response:
-        return operation_outcome(error.status, error.message, error.expression)
+        page = error_page(error.status, error.message)
+        return page or operation_outcome(error.status, error.message, error.expression)
 
     @app.errorhandler(MedicationDataUnavailable)
     def data_unavailable(error: MedicationDataUnavailable) -> Response:
@@ -130,7 +132,7 @@ def register_error_handlers(app: Flask) -> None:
             405: "this method is not allowed on this endpoint",
             413: "the request body is larger than this service accepts",
         }.get(status, error.description or error.name)
-        return operation_outcome(status, message)
+        return error_page(status, message) or operation_outcome(status, message)
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:

@@ -1,14 +1,27 @@
-"""`GET /explain?a=<rxcui>&b=<rxcui>[&effect=<side effect>]`: why the model scores a pair as it
-does, as JSON (the page for people comes with the try-it pages). Every predicted card links here.
+"""`GET /explain?a=<rxcui>&b=<rxcui>[&effect=<side effect>]`: why a pair is flagged. Every
+predicted card links here.
+
+A browser (asking for HTML) gets the page for clinicians: both drugs and how they map, the
+curated evidence with its sources, and the model's side effects and driving genes as server-drawn
+SVG charts. It works with JavaScript off and loads nothing from elsewhere. An API client (JSON
+preferred, or `format=json`) gets the model's explanation as JSON, as before.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from typing import Any
+from urllib.parse import urlencode
 
+from flask import Blueprint, Response, jsonify, render_template, request
+from markupsafe import Markup
+
+from cds_service.charts import EffectBar, GeneBar, gene_chart, side_effect_chart
 from cds_service.codes import is_rxcui
+from cds_service.medication import Ingredient
+from cds_service.prediction_cards import CAUTION
 from cds_service.protocol import RequestError
 from cds_service.web import runtime
+from cds_service.web.pages import page_response, wants_html
 
 blueprint = Blueprint("explain", __name__)
 MAX_PARAMETER = 200
@@ -17,25 +30,68 @@ MAX_PARAMETER = 200
 @blueprint.get("/explain")
 def explain() -> Response:
     state = runtime()
-    predictions = state.engine.predictions
-    if predictions is None:
-        raise RequestError("the prediction model is switched off on this server", status=404)
-    ingredients = []
-    for name in ("a", "b"):
-        rxcui = request.args.get(name, "")
-        if not is_rxcui(rxcui):
-            raise RequestError(
-                f"parameter {name!r} must be an RxNorm ingredient code (RXCUI), got {rxcui[:40]!r}",
-                expression=name,
-            )
-        ingredient = state.index.ingredient(rxcui)
-        if ingredient is None:
-            raise RequestError(f"RxNorm {rxcui} is not an ingredient the service knows", status=404)
-        ingredients.append(ingredient)
+    html = wants_html() and request.args.get("format") != "json"
+    ingredients = [_ingredient(name) for name in ("a", "b")]
     effect = request.args.get("effect") or None
     if effect is not None and len(effect) > MAX_PARAMETER:
         raise RequestError("parameter 'effect' is too long", expression="effect")
-    try:
-        return jsonify(predictions.explain(*ingredients, side_effect=effect))
-    except LookupError as error:
-        raise RequestError(str(error), status=404) from None
+    predictions = state.engine.predictions
+    model: dict[str, Any] | None = None
+    model_missing = ""
+    if predictions is None:
+        model_missing = "the prediction model is switched off on this server"
+    else:
+        try:
+            model = predictions.explain(*ingredients, side_effect=effect)
+        except LookupError as error:
+            model_missing = str(error)
+    if not html:
+        if model is None:
+            raise RequestError(model_missing, status=404)
+        return jsonify(model)
+    a, b = ingredients
+    curated = state.knowledge.interactions_for([a.rxcui], [b.rxcui])
+    return page_response(
+        render_template(
+            "explain.html",
+            a=a,
+            b=b,
+            curated=curated,
+            model=model,
+            model_missing=model_missing,
+            charts=_charts(model) if model else None,
+            effect_links=_effect_links(a, b, model) if model else [],
+            caution=CAUTION,
+        )
+    )
+
+
+def _ingredient(name: str) -> Ingredient:
+    rxcui = request.args.get(name, "")
+    if not is_rxcui(rxcui):
+        raise RequestError(
+            f"parameter {name!r} must be an RxNorm ingredient code (RXCUI), got {rxcui[:40]!r}",
+            expression=name,
+        )
+    ingredient = runtime().index.ingredient(rxcui)
+    if ingredient is None:
+        raise RequestError(f"RxNorm {rxcui} is not an ingredient the service knows", status=404)
+    return ingredient
+
+
+def _charts(model: dict[str, Any]) -> dict[str, Markup]:
+    serious = model["seriousSideEffects"]
+    effects = [EffectBar(e["name"], e["probability"], e["tier"]) for e in serious]
+    genes = [GeneBar(g["symbol"] or g["entrez"], g["contribution"]) for g in model["genes"]]
+    return {  # the chart module escapes every text it draws
+        "effects": Markup(side_effect_chart(effects)),  # noqa: S704
+        "genes": Markup(gene_chart(genes, model["sideEffect"]["name"])),  # noqa: S704
+    }
+
+
+def _effect_links(a: Ingredient, b: Ingredient, model: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {**effect, "href": "?" + urlencode({"a": a.rxcui, "b": b.rxcui, "effect": effect["name"]}),
+         "current": effect["name"] == model["sideEffect"]["name"]}
+        for effect in model["seriousSideEffects"]
+    ]  # fmt: skip

@@ -1,0 +1,98 @@
+"""The try-it page (`GET /`, `POST /`): type medications, mark new orders and current ones, and
+see the cards exactly as the service returns them, with the raw request and response.
+
+The form is built into an order-sign request (`cds_service.try_it`) and sent through the same
+engine as an EHR's hook call; no EHR token is asked for, because the page carries no patient
+(it is switched off with `DDI_CDS_TRY_IT_PAGE=false`). `GET /medication-names?q=` feeds the
+autocomplete from the drug index.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Blueprint, Response, abort, jsonify, render_template, request, url_for
+
+from cds_service.codes import normalize_name
+from cds_service.deadline import Deadline
+from cds_service.services import service_by_id
+from cds_service.try_it import EntryError, entries_from_form, order_sign_request, picked_label
+from cds_service.web import runtime
+from cds_service.web.pages import page_response
+
+blueprint = Blueprint("try_it", __name__)
+log = logging.getLogger("cds_service.web")
+ROWS = 6  # empty rows on a new form (JavaScript adds more)
+MAX_SUGGESTIONS = 15
+EXAMPLE = [("warfarin [RxNorm 11289]", "new"), ("ibuprofen [RxNorm 5640]", "current")]
+
+
+@blueprint.before_request
+def switched_on() -> None:
+    if not runtime().settings.try_it_page:
+        abort(404)
+
+
+@blueprint.get("/")
+def form() -> Response:
+    rows = EXAMPLE if request.args.get("example") else []
+    return _page(rows=_padded(rows))
+
+
+@blueprint.post("/")
+def check() -> Response:
+    texts, roles = request.form.getlist("medication"), request.form.getlist("role")
+    rows = list(zip(texts, roles, strict=False))
+    try:
+        entries = entries_from_form(texts, roles)
+    except EntryError as error:
+        return _page(rows=_padded(rows), error=str(error), status=400)
+    body = order_sign_request(entries)
+    service = service_by_id("ddi-order-sign")
+    assert service is not None
+    deadline = Deadline(runtime().settings.request_deadline_s)
+    outcome = runtime().engine.evaluate(
+        service, body, explain_url=url_for("explain.explain", _external=True), deadline=deadline
+    )
+    log.info("try-it page: %d medications, %d cards", len(entries), len(outcome.response["cards"]))
+    return _page(
+        rows=_padded(rows),
+        cards=outcome.response["cards"],
+        request_json=json.dumps(body, indent=2, ensure_ascii=False),
+        response_json=json.dumps(outcome.response, indent=2, ensure_ascii=False),
+    )
+
+
+@blueprint.get("/medication-names")
+def medication_names() -> Response:
+    """Autocomplete: names starting with `q`, each with the label the form reads back."""
+    prefix = normalize_name(request.args.get("q", "")[:100])
+    if len(prefix) < 2:
+        return jsonify([])
+    index = runtime().index
+    suggestions, seen = [], set()
+    for _, rxcui, kind in index.names_starting(prefix, limit=MAX_SUGGESTIONS * 3):
+        concept = index.concept(rxcui)
+        if concept is None or rxcui in seen:
+            continue
+        seen.add(rxcui)
+        suggestions.append(
+            {"label": picked_label(concept.name, rxcui), "kind": kind, "tty": concept.tty}
+        )
+        if len(suggestions) == MAX_SUGGESTIONS:
+            break
+    return jsonify(suggestions)
+
+
+def _padded(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """What was typed, then blank rows up to ROWS (at least one): the first a new order when
+    nothing typed is, the rest current medications."""
+    filled = [(text, role) for text, role in rows if text.strip()]
+    blanks = max(1, ROWS - len(filled))
+    first = "new" if all(role != "new" for _, role in filled) else "current"
+    return filled + [("", first)] + [("", "current")] * (blanks - 1)
+
+
+def _page(status: int = 200, **values: object) -> Response:
+    return page_response(render_template("try_it.html", **values), status)
