@@ -212,6 +212,23 @@ def test_the_try_it_page_can_be_used_with_the_keyboard_alone(server, browser):
     assert_quiet_console(browser)
 
 
+def test_a_row_added_by_the_script_is_labelled_and_checked(server, browser):
+    browser.get(server.root + "/")
+    rows = len(browser.find_elements(By.CSS_SELECTOR, "#medication-rows li"))
+    browser.find_element(By.ID, "add-row").click()
+    added = rows + 1
+    box = browser.switch_to.active_element
+    assert box.get_attribute("id") == f"medication-{added}"  # the focus moves to the new box
+    label = browser.find_element(By.CSS_SELECTOR, f"label[for=medication-{added}]")
+    assert label.text == f"Medication {added}"
+    fill_row(browser, 1, "warfarin", "new")
+    fill_row(browser, added, "ibuprofen", "current")
+    browser.find_element(By.ID, "check").click()
+    WebDriverWait(browser, WAIT_S).until(until.presence_of_element_located((By.ID, "cards")))
+    summaries = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "article.card .summary")]
+    assert any(s.startswith("Warfarin + ibuprofen") for s in summaries), summaries
+
+
 def test_the_explanation_page_renders_its_charts_without_javascript(
     server, browser_without_javascript
 ):
