@@ -90,13 +90,13 @@ def test_a_pair_is_one_card_however_many_orders_carry_it(engine):
 
 
 def test_combination_product_ingredients_are_not_paired_with_each_other(engine):
-    # buprenorphine + naloxone is graded contraindicated, yet Suboxone film combines them
-    suboxone = medication_request("1010600", rid="s")
-    outcome = engine.evaluate(SIGN, hook_request("order-sign", [suboxone], current=[]))
+    # lisinopril + hydrochlorothiazide is graded "précaution d'emploi", yet one tablet combines them
+    combined = medication_request("197885", rid="s")  # hydrochlorothiazide 12.5 / lisinopril 10
+    outcome = engine.evaluate(SIGN, hook_request("order-sign", [combined], current=[]))
     assert outcome.result.pairs == () and outcome.response == {"cards": []}
-    naloxone = medication_request("7242", rid="n", status="active")  # naloxone IN
-    outcome = engine.evaluate(SIGN, hook_request("order-sign", [suboxone], current=[naloxone]))
-    assert pairs(outcome) == {frozenset({"buprenorphine", "naloxone"})}
+    lisinopril = medication_request("29046", rid="n", status="active")  # lisinopril IN
+    outcome = engine.evaluate(SIGN, hook_request("order-sign", [combined], current=[lisinopril]))
+    assert pairs(outcome) == {frozenset({"hydrochlorothiazide", "lisinopril"})}
 
 
 def test_stopped_and_entered_in_error_medications_are_not_current(engine):

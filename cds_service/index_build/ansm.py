@@ -68,7 +68,8 @@ def compile_ansm(data_dir: Path, resolver: IngredientResolver) -> AnsmResult:
             continue
         records[pair] = _merge(current, older)
 
-    everything = entries_2020 + entries_2016
+    # An entry split into its levels (ansm_levels) is still one entry of the source.
+    everything = {(e.edition, e.position): e for e in entries_2020 + entries_2016}.values()
     return AnsmResult(
         records=records,
         entries=Counter(e.edition for e in everything),

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from cds_service.codes import normalize_name
 from cds_service.index_build.ansm_entry import ANSM_2020, AnsmEntry, AnsmSide
+from cds_service.index_build.ansm_levels import LevelScope, level_scopes
 from cds_service.index_build.ingredient_resolver import IngredientResolver, UnmappedLog
 from cds_service.knowledge import Severity
 
@@ -120,22 +121,37 @@ def read_entries(resolver: IngredientResolver, log: UnmappedLog) -> list[AnsmEnt
     entries: list[AnsmEntry] = []
     for position, item in enumerate(raw):
         first, second = directory.side(item["main_drug"]), directory.side(item["plus_drug"])
-        levels = [level["level"].strip() for level in item["severity_levels"]]
-        severity = min((severity_of(level) for level in levels), key=lambda s: s.rank)
-        entries.append(
-            AnsmEntry(
-                edition=ANSM_2020,
-                position=position,
-                first=first,
-                second=second,
-                severity=severity,
-                source_severity=" / ".join(levels),
-                text_en="",
-                management_en="",
-                original_text=_original_text(item, first.label, second.label),
-                has_own_advice=any(level["info"].strip() for level in item["severity_levels"]),
-            )
+        levels = [
+            (level["level"].strip(), repair_from_description(level["info"], item["description"]))
+            for level in item["severity_levels"]
+        ]
+        scopes = level_scopes(
+            levels,
+            set(first.ingredients) | set(second.ingredients),
+            directory.substances,
+            set(directory.classes),
         )
+        if not any(scope.requires_any for scope in scopes):  # one entry, its most severe level
+            scopes = [LevelScope(" / ".join(level for level, _ in levels), (), False)]
+        for scope in scopes:
+            entries.append(
+                AnsmEntry(
+                    edition=ANSM_2020,
+                    position=position,
+                    first=first,
+                    second=second,
+                    severity=min(
+                        (severity_of(level) for level in scope.level.split(" / ")),
+                        key=lambda s: s.rank,
+                    ),
+                    source_severity=scope.level,
+                    text_en="",
+                    management_en="",
+                    original_text=_original_text(item, first.label, second.label),
+                    has_own_advice=any(text for _, text in levels),
+                    requires_any=scope.requires_any,
+                )
+            )
         for side in (first, second):
             if not side.ingredients:
                 log.add(f"ANSM-2020 {'class' if side.is_class else 'substance'}: {side.label}")

@@ -30,6 +30,9 @@ class AnsmEntry:
     management_en: str  # English management advice, "" when the source gives none
     original_text: str  # the edition's own full text
     has_own_advice: bool = False  # the original text carries management advice (in French)
+    # One level of a multi-level entry that names its substances (ansm_levels): the pairs it
+    # covers hold one of these ingredients. (): every pair of the two sides.
+    requires_any: tuple[str, ...] = ()
 
     @property
     def via(self) -> str:
@@ -42,9 +45,10 @@ class AnsmEntry:
 
     def ingredient_pairs(self) -> Iterator[tuple[str, str]]:
         """Every (low, high) ingredient pair the entry covers; an ingredient never with itself."""
+        required = set(self.requires_any)
         for a in self.first.ingredients:
             for b in self.second.ingredients:
-                if a != b:
+                if a != b and (not required or a in required or b in required):
                     yield (a, b) if int(a) < int(b) else (b, a)
 
     def preference(self) -> tuple[int, int, int]:
