@@ -47,3 +47,23 @@ class Deadline:
         """A socket timeout that does not outlast the deadline (never 0: that means
         non-blocking to some libraries)."""
         return max(0.001, min(at_most, self.remaining()))
+
+
+def queued_seconds(request_start: str | None, now_epoch: float) -> float:
+    """How long a call waited before the service saw it, from the `X-Request-Start` header a
+    proxy in front sets when the request arrives (nginx: `t=${msec}`, seconds with a fraction;
+    others send milliseconds or microseconds since the epoch). 0 when absent or unreadable, and
+    never negative: the header can only shorten a call's own deadline, never lengthen it."""
+    if not request_start:
+        return 0.0
+    text = request_start.strip().removeprefix("t=")
+    try:
+        stamp = float(text)
+    except ValueError:
+        return 0.0
+    if stamp > 1e14:  # microseconds
+        stamp /= 1e6
+    elif stamp > 1e11:  # milliseconds
+        stamp /= 1e3
+    waited = now_epoch - stamp
+    return waited if 0.0 < waited < 3600.0 else 0.0  # beyond an hour: a wrong clock, not a queue

@@ -15,6 +15,7 @@ SOFOSBUVIR, CARBAMAZEPINE, RIFAMPIN, BICTEGRAVIR = "1484911", "2002", "9384", "1
 DOXAZOSIN, TAMSULOSIN, SILDENAFIL, TADALAFIL = "49276", "77492", "136411", "358263"
 CITALOPRAM, METHADONE, ARSENIC, CRIZOTINIB = "2556", "6813", "18330", "1148495"
 WARFARIN, ASPIRIN = "11289", "1191"
+SACUBITRIL, LISINOPRIL, SITAGLIPTIN = "1656328", "29046", "593411"
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +46,9 @@ def ansm_tier(kb: KnowledgeBase, a: str, b: str) -> tuple[Severity, str]:
         # "avec la rifampicine" / "avec les autres inducteurs enzymatiques"
         (BICTEGRAVIR, RIFAMPIN, Severity.CONTRAINDICATED, "CONTRE-INDICATION"),
         (BICTEGRAVIR, CARBAMAZEPINE, Severity.AVOID, "Association DECONSEILLEE"),
+        # "CONTRE-INDICATION : entre sacubitril et IEC", then "Association DECONSEILLEE" alone
+        (SACUBITRIL, LISINOPRIL, Severity.CONTRAINDICATED, "CONTRE-INDICATION"),
+        (SITAGLIPTIN, LISINOPRIL, Severity.AVOID, "Association DECONSEILLEE"),
     ],
 )
 def test_a_level_naming_its_substances_applies_to_their_pairs_only(kb, a, b, tier, level):

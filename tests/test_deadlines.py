@@ -14,7 +14,7 @@ import pytest
 
 from cds_service.auth import JwksCache, TokenRejected
 from cds_service.config import Settings
-from cds_service.deadline import Deadline
+from cds_service.deadline import Deadline, queued_seconds
 from cds_service.drug_index import DEFAULT_INDEX_PATH
 from cds_service.web import create_app
 from tests.conftest import order_sign_by_codes
@@ -103,6 +103,35 @@ def structured_ingredients(count: int) -> list[str]:
     finally:
         db.close()
     return [rxcui for (rxcui,) in rows]
+
+
+@pytest.mark.parametrize(
+    ("header", "waited"),
+    [
+        ("t=1763999998.250", 1.75),  # nginx: seconds with a fraction
+        ("1763999998250", 1.75),  # milliseconds
+        ("t=1763999998250000", 1.75),  # microseconds
+        (None, 0.0),
+        ("t=soon", 0.0),
+        ("t=1764000003", 0.0),  # in the future (a skewed clock): never lengthens the deadline
+        ("t=1763990000", 0.0),  # hours ago: a wrong clock, not a queue
+    ],
+)
+def test_time_queued_in_front_of_the_service_is_read_from_the_proxys_header(header, waited):
+    assert queued_seconds(header, now_epoch=1_764_000_000.0) == pytest.approx(waited)
+
+
+def test_a_call_that_queued_past_its_deadline_still_answers_its_curated_card(tmp_path):
+    client = model_app(tmp_path)
+    response = client.post(
+        "/cds-services/ddi-order-sign",
+        json=order_sign_by_codes([WARFARIN], [IBUPROFEN]),
+        headers={"X-Request-Start": f"t={time.time() - 5:.3f}"},  # 5 s in a proxy's queue
+    )
+    assert response.status_code == 200
+    curated, incomplete = response.json["cards"]
+    assert curated["summary"].startswith("Warfarin + ibuprofen")
+    assert "not scored by the prediction model in time" in incomplete["summary"]
 
 
 def test_a_request_too_big_for_the_model_budget_answers_in_time_with_the_rest_listed(tmp_path):

@@ -9,8 +9,8 @@ not give, and alert fatigue for every other.
 
 A level is narrowed to the pairs that hold one of the substances it names only where that is
 safe, i.e. where it can only remove a level the source does not give:
-- the entry has a catch-all level ("avec les autres ...", "pour tous les ..."), so every pair
-  keeps at least that one;
+- the entry has a catch-all level ("avec les autres ...", "pour tous les ...", or a level with
+  no condition), so every pair keeps at least that one;
 - the narrowed level names substances of the entry's sides, and either names no class of the
   thesaurus (a class beside the substances, "avec la rifampicine - avec les anticonvulsivants
   inducteurs enzymatiques", would be lost) or reads "entre <substance> et ...", where the named
@@ -42,8 +42,11 @@ def _padded(text: str) -> str:
 
 
 def is_catch_all(text: str) -> bool:
+    """A level for the other cases: "avec les autres ...", "pour tous les ...", or a level with
+    no condition at all beside one that has ("CONTRE-INDICATION : entre sacubitril et IEC",
+    then "Association DECONSEILLEE" alone)."""
     padded = _padded(text)
-    return " autres " in padded or " tous les " in padded
+    return not padded.strip() or " autres " in padded or " tous les " in padded
 
 
 def level_scopes(

@@ -13,7 +13,7 @@ from cds_service import metrics
 from cds_service.audit import HookCallRecord
 from cds_service.auth import TokenRejected
 from cds_service.cards import SERVICE_LABEL
-from cds_service.deadline import Deadline
+from cds_service.deadline import Deadline, queued_seconds
 from cds_service.feedback import parse_feedback
 from cds_service.prediction_cards import MODEL_LABEL
 from cds_service.protocol import RequestError
@@ -28,8 +28,10 @@ log = logging.getLogger("cds_service.hooks")
 @blueprint.before_request
 def require_token() -> Response | None:
     """Hook and feedback calls carry the EHR's JWT; discovery is open, as EHRs expect. The
-    call's deadline starts here, so that fetching the EHR's keys counts against it."""
-    g.deadline = Deadline(runtime().settings.request_deadline_s)
+    call's deadline starts here, so that fetching the EHR's keys counts against it, less the
+    time the call waited in front of the service when a proxy says so (`X-Request-Start`)."""
+    waited = queued_seconds(request.headers.get("X-Request-Start"), time.time())
+    g.deadline = Deadline(max(0.0, runtime().settings.request_deadline_s - waited))
     g.started = time.perf_counter()
     verifier = runtime().verifier
     if verifier is None or request.method != "POST":
