@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import unescape
 from html.parser import HTMLParser
 
 import pytest
@@ -125,8 +126,6 @@ def test_the_try_it_page_shows_the_cards_the_hook_returns_for_the_same_request(c
 def _pre(html: str, element_id: str) -> str:
     found = re.search(rf'<pre id="{element_id}">(.*?)</pre>', html, re.S)
     assert found, element_id
-    from html import unescape
-
     return unescape(found.group(1))
 
 

@@ -16,7 +16,7 @@ from flask import Blueprint, Response, abort, jsonify, render_template, request,
 
 from cds_service.codes import normalize_name
 from cds_service.deadline import Deadline
-from cds_service.services import service_by_id
+from cds_service.services import SERVICES
 from cds_service.try_it import EntryError, entries_from_form, order_sign_request, picked_label
 from cds_service.web import runtime
 from cds_service.web.pages import page_response
@@ -25,6 +25,7 @@ blueprint = Blueprint("try_it", __name__)
 log = logging.getLogger("cds_service.web")
 ROWS = 6  # empty rows on a new form (JavaScript adds more)
 MAX_SUGGESTIONS = 15
+ORDER_SIGN = next(s for s in SERVICES if s.hook == "order-sign")  # what an EHR signing calls
 EXAMPLE = [("warfarin [RxNorm 11289]", "new"), ("ibuprofen [RxNorm 5640]", "current")]
 
 
@@ -49,11 +50,9 @@ def check() -> Response:
     except EntryError as error:
         return _page(rows=_padded(rows), error=str(error), status=400)
     body = order_sign_request(entries)
-    service = service_by_id("ddi-order-sign")
-    assert service is not None
     deadline = Deadline(runtime().settings.request_deadline_s)
     outcome = runtime().engine.evaluate(
-        service, body, explain_url=url_for("explain.explain", _external=True), deadline=deadline
+        ORDER_SIGN, body, explain_url=url_for("explain.explain", _external=True), deadline=deadline
     )
     log.info("try-it page: %d medications, %d cards", len(entries), len(outcome.response["cards"]))
     return _page(
