@@ -24,6 +24,9 @@ NDC_SYSTEMS = frozenset(
     }
 )
 
+RXNORM_SYSTEM = "http://www.nlm.nih.gov/research/umls/rxnorm"  # the one to write
+NDC_SYSTEM = "http://hl7.org/fhir/sid/ndc"
+
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 _RXCUI = re.compile(r"[1-9][0-9]{0,9}")
 _NDC_DIGITS_DASHED = re.compile(r"([0-9]{4,5})-([0-9]{3,4})-([0-9]{1,2})")
@@ -43,6 +46,12 @@ def normalize_name(text: str) -> str:
 
 def is_rxcui(code: str) -> bool:
     return bool(_RXCUI.fullmatch(code))
+
+
+def looks_like_ndc(code: str) -> bool:
+    """Written as an NDC is: dashed in three segments, or 10-11 digits (not yet checked)."""
+    text = code.strip()
+    return bool(_NDC_DIGITS_DASHED.fullmatch(text) or _NDC_DIGITS_ONLY.fullmatch(text))
 
 
 class NdcFormatError(ValueError):

@@ -17,17 +17,15 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-NDC = "http://hl7.org/fhir/sid/ndc"
+from cds_service.codes import NDC_SYSTEM, RXNORM_SYSTEM, is_rxcui, looks_like_ndc
+
 TRY_IT_PATIENT = "try-it-patient"  # synthetic: the page never carries a real patient
 MAX_ENTRIES = 40
 MAX_TEXT = 200
 
 Role = Literal["new", "current"]
 _PICKED = re.compile(r"(?P<name>.*?)\s*\[RxNorm (?P<code>[1-9][0-9]{0,9})\]\s*")
-_RXNORM = re.compile(r"(?:rxnorm\s*:?\s*)?(?P<code>[1-9][0-9]{0,8})", re.IGNORECASE)
-_NDC = re.compile(r"(?:ndc\s*:?\s*)?(?P<code>[0-9]{4,5}-[0-9]{3,4}-[0-9]{1,2}|[0-9]{10,11})",
-                  re.IGNORECASE)  # fmt: skip
+_PREFIX = re.compile(r"(?P<system>rxnorm|ndc)\s*:?\s*", re.IGNORECASE)  # "RxNorm: 855288"
 
 
 class EntryError(ValueError):
@@ -50,12 +48,15 @@ def concept(text: str) -> dict:
     text = text.strip()
     if picked := _PICKED.fullmatch(text):
         name = picked["name"].strip()
-        coding = {"system": RXNORM, "code": picked["code"]}
+        coding = {"system": RXNORM_SYSTEM, "code": picked["code"]}
         return {"coding": [{**coding, "display": name}] if name else [coding], "text": name or text}
-    if ndc := _NDC.fullmatch(text):
-        return {"coding": [{"system": NDC, "code": ndc["code"]}], "text": text}
-    if rxnorm := _RXNORM.fullmatch(text):
-        return {"coding": [{"system": RXNORM, "code": rxnorm["code"]}], "text": text}
+    prefix = _PREFIX.match(text)
+    code = text[prefix.end() :] if prefix else text
+    said = prefix["system"].lower() if prefix else None
+    if said != "rxnorm" and looks_like_ndc(code):
+        return {"coding": [{"system": NDC_SYSTEM, "code": code}], "text": text}
+    if said != "ndc" and is_rxcui(code):
+        return {"coding": [{"system": RXNORM_SYSTEM, "code": code}], "text": text}
     return {"text": text}
 
 

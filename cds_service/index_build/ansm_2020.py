@@ -133,6 +133,8 @@ def read_entries(resolver: IngredientResolver, log: UnmappedLog) -> list[AnsmEnt
         )
         if not any(scope.requires_any for scope in scopes):  # one entry, its most severe level
             scopes = [LevelScope(" / ".join(level for level, _ in levels), (), False)]
+        original_text = _original_text(levels, item, first.label, second.label)
+        has_own_advice = any(text for _, text in levels)
         for scope in scopes:
             entries.append(
                 AnsmEntry(
@@ -147,8 +149,8 @@ def read_entries(resolver: IngredientResolver, log: UnmappedLog) -> list[AnsmEnt
                     source_severity=scope.level,
                     text_en="",
                     management_en="",
-                    original_text=_original_text(item, first.label, second.label),
-                    has_own_advice=any(text for _, text in levels),
+                    original_text=original_text,
+                    has_own_advice=has_own_advice,
                     requires_any=scope.requires_any,
                 )
             )
@@ -158,11 +160,9 @@ def read_entries(resolver: IngredientResolver, log: UnmappedLog) -> list[AnsmEnt
     return entries
 
 
-def _original_text(item: dict, first: str, second: str) -> str:
+def _original_text(levels: list[tuple[str, str]], item: dict, first: str, second: str) -> str:
     """ "A + B", one line per level with its advice, then the consequence and mechanism."""
     lines = [f"{first} + {second}"]
-    for level in item["severity_levels"]:
-        advice = repair_from_description(level["info"], item["description"])
-        lines.append(f"{level['level'].strip()} : {advice}" if advice else level["level"].strip())
+    lines += [f"{level} : {advice}" if advice else level for level, advice in levels]
     lines.append(clean_text(item["interaction_mechanism"]))
     return "\n".join(line for line in lines if line)
