@@ -16,18 +16,13 @@ from urllib.parse import urlencode
 
 from cds_service import prediction_cards
 from cds_service.codes import NDC_SYSTEMS, RXNORM_SYSTEMS
+from cds_service.evidence import KnownInteraction
 from cds_service.interaction_check import CheckResult, InteractingPair
-from cds_service.knowledge import KnownInteraction, Severity
 from cds_service.orders import PrescribedMedication, Role
+from cds_service.severity import Indicator, Severity
 
 SUMMARY_LIMIT = 140  # the spec's limit: "<140 characters"
 SERVICE_LABEL = "DDI CDS (curated interaction knowledge)"
-INDICATOR: dict[Severity, str] = {
-    Severity.CONTRAINDICATED: "critical",
-    Severity.AVOID: "warning",
-    Severity.PRECAUTION: "info",
-    Severity.INFORMATIONAL: "info",
-}
 # Routes by which a drug reaches the blood far less than by mouth or injection
 LOCAL_ROUTES = frozenset({"topical", "ophthalmic", "otic", "nasal", "vaginal", "rectal"})
 OVERRIDE_SYSTEM = "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes"
@@ -82,8 +77,6 @@ def cards_for(
         cards.append(more_predictions_card(predicted_only[len(shown) :], options))
     if result.unmapped:
         cards.append(unmapped_card(result.unmapped, options))
-    if result.model is not None and result.model.not_scored:
-        cards.append(not_scored_by_model_card(result, options))
     if result.model is not None and result.model.out_of_time:
         cards.append(model_out_of_time_card(result, options))
     if not medications_checked:
@@ -97,12 +90,11 @@ def interaction_card(pair: InteractingPair, options: CardOptions) -> dict:
     """Curated evidence first when there is any; the model's section after it, apart."""
     if not pair.interactions:
         return predicted_card(pair, options)
-    top = pair.interactions[0]
+    top = _lead_record(pair)
     name_a, name_b = pair.ingredient_a.name, pair.ingredient_b.name
-    consequence = next((i.consequence for i in pair.interactions if i.consequence), "")
-    what = consequence or f"{top.severity.value} ({top.source})"
-    # The indicator is the curated one: the model adds its section, never raises the alert.
-    indicator = INDICATOR[top.severity]
+    what = top.consequence or top.mechanism or _harmless_label(pair)
+    # The indicator is the evidence's: the model adds its section, never raises the alert.
+    indicator = (pair.grade.indicator or Indicator.INFO).value
     card: dict = {
         "uuid": options.new_id(),
         "summary": _clip(f"{name_a.capitalize()} + {name_b}: {_sentence_case(what)}"),
@@ -112,6 +104,26 @@ def interaction_card(pair: InteractingPair, options: CardOptions) -> dict:
         "overrideReasons": _override_reasons(),
     }
     return _with_actions(card, pair, options, _links(pair.interactions, exclude=top.url))
+
+
+def _lead_record(pair: InteractingPair) -> KnownInteraction:
+    """The record the summary speaks from: one carrying the pair's grade, with words, a
+    credible one first."""
+    with_words = [r for r in pair.interactions if r.consequence or r.mechanism]
+    for candidates in (
+        [r for r in with_words if r.severity is pair.severity and r.credible],
+        [r for r in with_words if r.severity is pair.severity],
+        [r for r in with_words if r.credible],
+        with_words,
+    ):
+        if candidates:
+            return candidates[0]
+    return pair.interactions[0]
+
+
+def _harmless_label(pair: InteractingPair) -> str:
+    grade = pair.severity.value if pair.severity else "ungraded"
+    return f"{grade} interaction ({pair.interactions[0].source})"
 
 
 def _with_actions(
@@ -173,18 +185,6 @@ def more_predictions_card(pairs: list[InteractingPair], options: CardOptions) ->
         "indicator": "info",
         "detail": "\n".join(lines),
         "source": {"label": f"{prediction_cards.MODEL_LABEL}, {version}"},
-    }
-
-
-def not_scored_by_model_card(result: CheckResult, options: CardOptions) -> dict:
-    assert result.model is not None
-    names = [ingredient.name for ingredient, _ in result.model.not_scored.values()]
-    return {
-        "uuid": options.new_id(),
-        "summary": _clip("Not checked by the prediction model: " + ", ".join(names)),
-        "indicator": "info",
-        "detail": prediction_cards.not_scored_detail(result.model.not_scored.values(), escape),
-        "source": {"label": f"{prediction_cards.MODEL_LABEL}, {result.model.model_version}"},
     }
 
 
@@ -298,6 +298,7 @@ def _detail(pair: InteractingPair) -> str:
     out = []
     if pair.interactions:
         out.extend([f"### Known interaction: {escape(name_a)} + {escape(name_b)}", ""])
+        out.extend(_grade_lines(pair))
     for record in pair.interactions:
         out.extend(_evidence(record))
     if pair.prediction:
@@ -314,10 +315,21 @@ def _detail(pair: InteractingPair) -> str:
     return "\n".join(out).rstrip()
 
 
+def _grade_lines(pair: InteractingPair) -> list[str]:
+    grade = pair.severity.value if pair.severity else "not graded"
+    lines = [f"**Grade: {grade}** (the most severe grade of a credible source; each source's "
+             "own grade is listed below)."]
+    lines.extend(f"- {escape(reason)}." for reason in pair.grade.reasons)
+    if pair.grade.override:
+        lines.append(f"- **Site override:** {escape(pair.grade.override)}")
+    return [*lines, ""]
+
+
 def _evidence(record: KnownInteraction) -> list[str]:
+    own = record.severity.value if record.severity else "not graded"
+    title = escape(record.source_label) + (f" — rule {escape(record.rule)}" if record.rule else "")
     lines = [
-        f"**{escape(record.source_label)}**: severity *{escape(record.source_severity)}* "
-        f"(tier: {record.severity.value})",
+        f"**{title}**: {escape(record.source_severity)} (grade: {own}; {record.kind.value})",
         "",
     ]
     if record.consequence:
@@ -327,6 +339,17 @@ def _evidence(record: KnownInteraction) -> list[str]:
     lines.append(f"- What to do: {escape(record.management)}")
     if record.via:
         lines.append(f"- Documented for: {escape(record.via)}")
+    for joined in (record.joined_a, record.joined_b):
+        if joined:
+            lines.append(f"- Class membership: {escape(joined)}")
+    for name, matched in ((record.name_a, record.matched_a), (record.name_b, record.matched_b)):
+        if matched:
+            lines.append(f"- {escape(name)} matched as {escape(matched)} (the source names the "
+                         "base moiety of the salt)")
+    if record.monitor:
+        lines.append(f"- Monitor: {escape(', '.join(record.monitor))}")
+    for reference in record.references:
+        lines.append(f"- Reference: {escape(reference)}")
     if record.original_text and record.original_text != record.management:
         lines.append(f"- Source text: {escape(_shorten(record.original_text, 600))}")
     lines.append("")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from pathlib import Path
 
-from cds_service.knowledge import Severity
+from cds_service.severity import DEFAULT_MIN_CARD_SEVERITY, Severity
 
 
 class NoMedicationDataPolicy(StrEnum):
@@ -30,8 +30,12 @@ NOT_FROM_ENVIRONMENT = frozenset({"auth_disabled"})
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    # Cards
-    min_card_tier: Severity = Severity.PRECAUTION  # the least severe tier that makes a card
+    # Cards: the least severe grade that makes a card (contraindicated, major, moderate, minor;
+    # the earlier names avoid, precaution, informational are still read)
+    min_card_tier: Severity = DEFAULT_MIN_CARD_SEVERITY
+    # A site's decisions on pairs, ingredients and classes (JSON or YAML; docs/knowledge.md):
+    # checked at start-up, which stops with the file, line and reason when it is malformed
+    overrides_file: Path | None = None
     # Where feedback and the audit trail are kept; None: the app's instance folder
     data_dir: Path | None = None
     # Key of the pseudonyms that stand for patient, user and encounter ids in the audit trail
@@ -84,6 +88,8 @@ class Settings:
     prediction_context_tiers: str = "life-threatening,serious"
     prediction_max_effects: int = 3  # side effects named per predicted pair
     prediction_max_cards: int = 3  # model-only cards; the rest share one summary card
+    # Model-only cards (a pair no curated source or rule flags) at all: off by default
+    prediction_own_cards: bool = False
     # EHR tokens (CDS Hooks 2.0 security): required on hook and feedback calls unless disabled
     # (`ddi-cds serve --no-auth`, loopback only). Issuers: a JSON list of
     # {"iss", "jwks_url" | "jwks_file", "jku_allowed": [...]}, see docs/service.md.
@@ -99,7 +105,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read `DDI_CDS_<FIELD>` variables (e.g. DDI_CDS_MIN_CARD_TIER=avoid); the Redis URL
+        """Read `DDI_CDS_<FIELD>` variables (e.g. DDI_CDS_MIN_CARD_TIER=major); the Redis URL
         also from the conventional `REDIS_URL` (as container platforms set it) when
         `DDI_CDS_REDIS_URL` is not given."""
         environ = os.environ if environ is None else environ
@@ -125,6 +131,8 @@ def _convert(name: str, raw: str, default: object) -> object:
             if raw.lower() not in {"1", "0", "true", "false", "yes", "no"}:
                 raise ValueError(raw)
             return raw.lower() in {"1", "true", "yes"}
+        if isinstance(default, Severity):
+            return Severity.parse(raw)
         if isinstance(default, StrEnum):
             return type(default)(raw)
         if isinstance(default, int):

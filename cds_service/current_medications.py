@@ -2,6 +2,8 @@
 
 CDS Hooks 2.0: a prefetch key that is absent (or holds an OperationOutcome, the EHR's way of
 saying it failed) means the service must fetch the data itself; `null` means there is none.
+The two current-medication keys answer one question: once the EHR has prefetched either (an
+empty Bundle says "no medications"), the other one left out is not fetched.
 Data that cannot be had raises `MedicationDataUnavailable`, which the web layer answers with
 412. A FHIR server too slow for the call's deadline is not an error of the data: the check
 goes on without the current medications and says so (fail-open). Tolerated: EHRs configured
@@ -65,12 +67,27 @@ def gather_current_medications(
                 others.append(resource)
 
     missing: list[str] = []
+    answered: list[str] = []  # current-medication keys the EHR prefetched (null included)
     for key in CURRENT_MEDICATION_KEYS:
         value = request.prefetch.get(key, ...)
         if value is ... or _is_operation_outcome(value):
             missing.append(key)
-        elif value is not None:
+            continue
+        answered.append(key)
+        if value is not None:
             take(value, f"prefetch {key}")
+    if answered and missing and not any(
+        _is_operation_outcome(request.prefetch.get(key)) for key in missing
+    ):
+        # The EHR answered for the patient's current medications (an empty Bundle says "none"):
+        # a sibling key it left out is one it does not keep (many EHRs have no
+        # MedicationStatement), not a reason to query the FHIR server or to call the check
+        # incomplete.
+        notes.append(
+            f"{', '.join(missing)} not prefetched; the current medications are those of "
+            f"{', '.join(answered)}"
+        )
+        missing = []
     ours = set(service.prefetch)
     foreign = {k: v for k, v in request.prefetch.items() if k not in ours}
     foreign.update(request.legacy_prefetch)

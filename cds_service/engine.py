@@ -17,7 +17,12 @@ from cds_service.config import Settings
 from cds_service.current_medications import gather_current_medications
 from cds_service.deadline import Deadline
 from cds_service.fhir_client import FhirClient
-from cds_service.interaction_check import CheckResult, InteractionSource, check_interactions
+from cds_service.interaction_check import (
+    CheckResult,
+    InteractionSource,
+    PairOverrides,
+    check_interactions,
+)
 from cds_service.mapping import MedicationMapper
 from cds_service.orders import (
     NOT_TAKEN_STATUSES,
@@ -62,8 +67,10 @@ class CdsEngine:
         card_options: CardOptions | None = None,
         predictions: PredictionSource | None = None,
         shown_pairs: ShownPairs | None = None,
+        overrides: PairOverrides | None = None,
     ) -> None:
         self.mapper = mapper
+        self.overrides = overrides
         self.knowledge = knowledge
         self.predictions = predictions
         self.shown_pairs = shown_pairs
@@ -133,9 +140,19 @@ class CdsEngine:
             self.settings.min_card_tier,
             self.predictions,
             deadline.budget(self.settings.model_budget_s, FINISHING_RESERVE_S),
+            self.overrides,
         )
         if self.shown_pairs is not None:
             result = self._without_repeats(request, result)
+        if result.model is not None and result.model.not_scored:
+            # Not a card (it is no warning): the audit trail and the explanation page say it
+            notes += (
+                "not scored by the prediction model: "
+                + "; ".join(
+                    f"{ingredient.name} ({reason})"
+                    for ingredient, reason in result.model.not_scored.values()
+                ),
+            )
         cards = cards_for(
             result,
             medications_checked=current.complete,

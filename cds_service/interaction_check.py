@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from cds_service.deadline import Deadline
-from cds_service.knowledge import KnownInteraction, Severity
+from cds_service.evidence import KnownInteraction
+from cds_service.grading import NOT_GRADED, PairGrade, grade_pair
 from cds_service.medication import Ingredient
 from cds_service.orders import PrescribedMedication
 from cds_service.predictions import (
@@ -28,12 +29,19 @@ from cds_service.predictions import (
     PredictionBatch,
     PredictionSource,
 )
+from cds_service.severity import Severity
 
 
 class InteractionSource(Protocol):
     def interactions_for(
         self, ingredients_a: Iterable[str], ingredients_b: Iterable[str]
     ) -> list[KnownInteraction]: ...
+
+
+class PairOverrides(Protocol):
+    """A site's decisions on pairs (`cds_service.overrides`): a new grade, or None to silence."""
+
+    def apply(self, rxcui_a: str, rxcui_b: str, grade: PairGrade) -> PairGrade | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +52,12 @@ class InteractingPair:
     medications_b: tuple[PrescribedMedication, ...]
     interactions: tuple[KnownInteraction, ...]  # oriented a -> b, most severe first; may be ()
     prediction: PairPrediction | None = None  # the model's, when past the threshold
+    grade: PairGrade = NOT_GRADED  # from the evidence (and the site's overrides)
 
     @property
     def severity(self) -> Severity | None:
-        """The curated severity; None for a pair only the model flags."""
-        return self.interactions[0].severity if self.interactions else None
+        """The pair's grade; None for a pair only the model flags."""
+        return self.grade.severity if self.interactions else None
 
     def sort_key(self) -> tuple:
         """Curated pairs first, most severe first; then predicted-only ones by tier and
@@ -81,9 +90,11 @@ def check_interactions(
     min_tier: Severity,
     predictions: PredictionSource | None = None,
     model_deadline: Deadline | None = None,
+    overrides: PairOverrides | None = None,
 ) -> CheckResult:
-    """`model_deadline`: when the model must stop; the pairs it had no time for are checked
-    against the curated sources all the same."""
+    """`min_tier`: the least severe grade that makes a card. `model_deadline`: when the model
+    must stop; the pairs it had no time for are checked against the curated sources all the
+    same. `overrides`: the site's decisions, applied to each pair's grade."""
     everything = list(advised) + [m for m in others if m not in advised]
     carriers: dict[str, list[int]] = {}  # ingredient RXCUI -> positions in `everything`
     ingredients: dict[str, Ingredient] = {}
@@ -107,9 +118,16 @@ def check_interactions(
             checked[key] = (rxcui_a, rxcui_b, a_positions)
 
     curated: dict[PairKey, list[KnownInteraction]] = {}
+    grades: dict[PairKey, PairGrade] = {}
     for key, (rxcui_a, rxcui_b, _) in checked.items():
         found = knowledge.interactions_for([rxcui_a], [rxcui_b])
-        curated[key] = found if found and found[0].severity.rank <= min_tier.rank else []
+        grade: PairGrade | None = grade_pair(found)
+        if overrides is not None and found:
+            grade = overrides.apply(rxcui_a, rxcui_b, grade)
+        shown = grade is not None and _at_least(grade, min_tier)
+        curated[key] = found if shown else []
+        if grade is not None:
+            grades[key] = grade
     policy = predictions.policy if predictions is not None else None
     model = (
         predictions.predict_pairs(
@@ -135,8 +153,13 @@ def check_interactions(
                 medications_b=tuple(everything[p] for p in carriers[rxcui_b]),
                 interactions=tuple(found),
                 prediction=prediction,
+                grade=grades.get(key, NOT_GRADED) if found else NOT_GRADED,
             )
         )
     pairs.sort(key=InteractingPair.sort_key)
     unmapped = tuple(m for m in everything if not m.mapping.is_mapped)
     return CheckResult(tuple(pairs), unmapped, len(checked), model)
+
+
+def _at_least(grade: PairGrade, min_tier: Severity) -> bool:
+    return grade.severity is not None and not min_tier.is_more_severe_than(grade.severity)

@@ -1,9 +1,12 @@
-"""Curated drug-drug interaction knowledge: read-only access to `data/interactions.sqlite`.
+"""Interaction knowledge: read-only access to `data/interactions.sqlite`.
 
-The file is compiled offline (`cds_service.index_build.interactions_writer`) from the ANSM
-thesaurus (2020 French edition and the 2016 RxNorm-coded English translation) and from the
-DrugBank interaction types of the DeepDDI data set, all keyed by RxNorm ingredient (IN) RXCUIs.
-At run time nothing else is read, and every lookup is an exact match on an ingredient pair.
+The file is compiled offline (`cds_service.index_build.interactions_writer`) from the curated
+sources (ANSM thesaurus 2020 and 2016, DDInter 1.0, the ONC high-priority and non-interruptive
+lists, CredibleMeds, HL7 PDDI), the project's reviewed rule tables (US labelling and
+pharmacology over drug groups) and the DrugBank interaction types, all keyed by RxNorm
+ingredient RXCUIs. A salt is keyed by its base moiety (lithium carbonate by lithium), so
+knowledge written on either reaches both. At run time nothing else is read; every lookup is an
+exact match on a pair of keys.
 """
 
 from __future__ import annotations
@@ -12,40 +15,86 @@ import json
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 from cds_service.codes import is_rxcui
 from cds_service.drug_index import DATA_DIR, open_artifact
+from cds_service.evidence import (
+    DDI_PLACEHOLDER,
+    EvidenceKind,
+    Flag,
+    KnownInteraction,
+    SourceInfo,
+    derived_management,
+    render_ddi_template,
+    render_rule_text,
+)
 from cds_service.medication import Ingredient, MappedIngredient
+from cds_service.severity import Severity
+
+__all__ = [
+    "DDI_PLACEHOLDER",
+    "DDI_SOURCE_ID",
+    "DEFAULT_KNOWLEDGE_PATH",
+    "KnowledgeBase",
+    "KnownInteraction",
+    "Severity",
+    "render_ddi_template",
+]
 
 DEFAULT_KNOWLEDGE_PATH = DATA_DIR / "interactions.sqlite"
 
 # The reader owns the format. RXCUIs are stored as integers (half the size of text keys) and
-# every pair once, lowest RXCUI first; statements and templates are shared by many pairs.
+# every pair once, lowest key first; statements, templates and group memberships are shared by
+# many pairs and read into memory once.
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE ingredient (rxcui INTEGER PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE ingredient_key (
+    rxcui INTEGER PRIMARY KEY,
+    key INTEGER NOT NULL,
+    basis TEXT NOT NULL
+);
+CREATE TABLE drug_group (id TEXT PRIMARY KEY, label TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE group_member (
+    group_id TEXT NOT NULL,
+    rxcui INTEGER NOT NULL,
+    basis TEXT NOT NULL,
+    note TEXT NOT NULL,
+    PRIMARY KEY (group_id, rxcui)
+) WITHOUT ROWID;
 CREATE TABLE statement (
     id INTEGER PRIMARY KEY,
     source TEXT NOT NULL,
     editions TEXT NOT NULL,
+    kind TEXT NOT NULL,
     severity TEXT NOT NULL,
     source_severity TEXT NOT NULL,
+    flag TEXT NOT NULL,
     consequence TEXT NOT NULL,
     mechanism TEXT NOT NULL,
     management TEXT NOT NULL,
     management_derived INTEGER NOT NULL,
+    monitor TEXT NOT NULL,
     original_text TEXT NOT NULL,
-    via TEXT NOT NULL
+    via TEXT NOT NULL,
+    group_a TEXT NOT NULL,
+    group_b TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    refs TEXT NOT NULL
 );
 CREATE TABLE curated_pair (
     rxcui_low INTEGER NOT NULL,
     rxcui_high INTEGER NOT NULL,
     statement_id INTEGER NOT NULL REFERENCES statement (id),
-    PRIMARY KEY (rxcui_low, rxcui_high, statement_id)
+    low_is_a INTEGER NOT NULL,
+    PRIMARY KEY (rxcui_low, rxcui_high, statement_id, low_is_a)
 ) WITHOUT ROWID;
-CREATE TABLE ddi_template (type INTEGER PRIMARY KEY, template TEXT NOT NULL);
+CREATE TABLE ddi_template (
+    type INTEGER PRIMARY KEY,
+    template TEXT NOT NULL,
+    severity TEXT NOT NULL
+);
 CREATE TABLE ddi_pair (
     rxcui_low INTEGER NOT NULL,
     rxcui_high INTEGER NOT NULL,
@@ -53,91 +102,39 @@ CREATE TABLE ddi_pair (
     low_is_first INTEGER NOT NULL,
     PRIMARY KEY (rxcui_low, rxcui_high, type, low_is_first)
 ) WITHOUT ROWID;
+CREATE TABLE reference (id TEXT PRIMARY KEY, citation TEXT NOT NULL, url TEXT NOT NULL)
+    WITHOUT ROWID;
 """
 
 DDI_SOURCE_ID = "DrugBank-DDI"
-DDI_PLACEHOLDER = "DRUG"
-
-
-class Severity(StrEnum):
-    """Severity tiers, most severe first (the declaration order is the ranking)."""
-
-    CONTRAINDICATED = "contraindicated"
-    AVOID = "avoid"
-    PRECAUTION = "precaution"
-    INFORMATIONAL = "informational"
-
-    @property
-    def rank(self) -> int:
-        """0 for the most severe tier; sort ascending to put the worst first."""
-        return _SEVERITY_ORDER.index(self)
-
-    def is_more_severe_than(self, other: Severity) -> bool:
-        return self.rank < other.rank
-
-
-_SEVERITY_ORDER: tuple[Severity, ...] = tuple(Severity)
-
-# What a prescriber should do, by tier, for sources that give no English management advice.
-DERIVED_MANAGEMENT: dict[Severity, str] = {
-    Severity.CONTRAINDICATED: (
-        "Do not co-prescribe: the combination is contraindicated. Choose an alternative to one "
-        "of the two drugs."
-    ),
-    Severity.AVOID: (
-        "Avoid the combination. If it cannot be avoided, weigh benefit against risk and monitor "
-        "the patient closely."
-    ),
-    Severity.PRECAUTION: (
-        "The combination may be used with precautions: adapt the dose and monitor the patient "
-        "(clinically and, where relevant, biologically) while the drugs are taken together."
-    ),
-    Severity.INFORMATIONAL: (
-        "Take the interaction into account when prescribing; the source requires no specific "
-        "action."
-    ),
-}
-DERIVED_MANAGEMENT_NOTE = "(Derived from the severity tier: the source gives no English advice.)"
-
-
-def derived_management(severity: Severity) -> str:
-    return f"{DERIVED_MANAGEMENT[severity]} {DERIVED_MANAGEMENT_NOTE}"
+RULES_SOURCE_ID = "DDI-CDS-rules"
 
 
 @dataclass(frozen=True, slots=True)
-class SourceInfo:
-    id: str
-    label: str
-    citation: str
-    url: str
-    licence: str
+class _Statement:
+    source: str
+    editions: tuple[str, ...]
+    kind: EvidenceKind
+    severity: Severity | None
+    source_severity: str
+    flag: Flag
+    consequence: str
+    mechanism: str
+    management: str
+    management_derived: bool
+    monitor: tuple[str, ...]
+    original_text: str
+    via: str
+    group_a: str
+    group_b: str
+    rule: str
+    references: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class KnownInteraction:
-    """One documented interaction between an ingredient of A and an ingredient of B."""
-
-    rxcui_a: str  # the ingredient from the first argument of `interactions_for`
-    name_a: str
-    rxcui_b: str  # the ingredient from the second argument
-    name_b: str
-    severity: Severity
-    source_severity: str  # the source's own level wording(s), " / "-joined when several
-    consequence: str  # clinical consequence in English, "" when the source has none
-    mechanism: str  # English mechanism, "" when the source states none
-    management: str  # English management advice (see `management_derived`)
-    management_derived: bool  # True when `management` was derived from the tier
-    original_text: str  # the source's own text (French for ANSM 2020)
-    via: str  # the classes whose expansion produced the pair, "" for a direct entry
-    source: str  # short id: ANSM-2020, ANSM-2016, DrugBank-DDI
-    editions: tuple[str, ...]  # every edition supporting the record, e.g. ANSM-2020, ANSM-2016
-    source_label: str
-    citation: str
-    url: str
-    licence: str
-
-    def sort_key(self) -> tuple[int, str, str, str, str]:
-        return (self.severity.rank, self.source, self.rxcui_a, self.rxcui_b, self.mechanism)
+class _Member:
+    basis: str
+    note: str
 
 
 RxcuisOrIngredients = Iterable[str] | Iterable[Ingredient] | Iterable[MappedIngredient]
@@ -155,6 +152,10 @@ def _rxcuis(items: RxcuisOrIngredients) -> set[int]:
     return codes
 
 
+def _severity(text: str) -> Severity | None:
+    return Severity(text) if text else None
+
+
 class KnowledgeBase:
     """Exact pair lookups over the compiled knowledge. One read-only connection, shareable."""
 
@@ -165,9 +166,40 @@ class KnowledgeBase:
         self.sources: dict[str, SourceInfo] = {
             entry["id"]: SourceInfo(**entry) for entry in json.loads(self.meta["sources"])
         }
-        self._templates: dict[int, str] = dict(
-            self._db.execute("SELECT type, template FROM ddi_template")
-        )
+        db = self._db
+        self._names: dict[int, str] = dict(db.execute("SELECT rxcui, name FROM ingredient"))
+        self._keys: dict[int, tuple[int, str]] = {
+            rxcui: (key, basis)
+            for rxcui, key, basis in db.execute("SELECT rxcui, key, basis FROM ingredient_key")
+        }
+        self._templates: dict[int, tuple[str, Severity | None]] = {
+            number: (template, _severity(severity))
+            for number, template, severity in db.execute(
+                "SELECT type, template, severity FROM ddi_template"
+            )
+        }
+        self.group_labels: dict[str, str] = dict(db.execute("SELECT id, label FROM drug_group"))
+        self._members: dict[tuple[str, int], _Member] = {
+            (group, rxcui): _Member(basis, note)
+            for group, rxcui, basis, note in db.execute(
+                "SELECT group_id, rxcui, basis, note FROM group_member"
+            )
+        }
+        self._groups_by_key: dict[int, dict[str, str]] = {}
+        for (group, key), member in self._members.items():
+            self._groups_by_key.setdefault(key, {})[group] = member.basis
+        references = {
+            ref: f"{citation} {url}".strip()
+            for ref, citation, url in db.execute("SELECT id, citation, url FROM reference")
+        }
+        self._statements: dict[int, _Statement] = {
+            row[0]: _statement(row[1:], references)
+            for row in db.execute(
+                "SELECT id, source, editions, kind, severity, source_severity, flag, "
+                "consequence, mechanism, management, management_derived, monitor, "
+                "original_text, via, group_a, group_b, rule, refs FROM statement"
+            )
+        }
 
     def close(self) -> None:
         self._db.close()
@@ -178,79 +210,147 @@ class KnowledgeBase:
         """Every known interaction between an ingredient of A and a different one of B.
 
         Symmetric: swapping A and B returns the same records with their two sides swapped.
-        Sorted most severe first, then by source.
+        Sorted most severe first, credible before generalisations, then by source.
         """
         side_a, side_b = _rxcuis(ingredients_a), _rxcuis(ingredients_b)
         found: set[KnownInteraction] = set()
         for a in side_a:
             for b in side_b:
-                if a != b:
+                if a != b and self.key(a) != self.key(b):
                     found.update(self._pair(a, b))
         return sorted(found, key=KnownInteraction.sort_key)
 
+    def key(self, rxcui: int) -> int:
+        """The ingredient knowledge is keyed by: its base moiety for a salt, else itself."""
+        return self._keys.get(rxcui, (rxcui, ""))[0]
+
     def ingredient_name(self, rxcui: int) -> str:
-        row = self._db.execute("SELECT name FROM ingredient WHERE rxcui = ?", (rxcui,)).fetchone()
-        return row[0] if row else str(rxcui)
+        return self._names.get(rxcui, str(rxcui))
+
+    def groups_of(self, rxcui: int) -> dict[str, str]:
+        """The drug groups (classes, mechanistic roles) an ingredient belongs to, with how it
+        joined each."""
+        return dict(self._groups_by_key.get(self.key(rxcui), {}))
+
+    def group_members(self, group_id: str) -> frozenset[str]:
+        """The knowledge keys of a group's members (empty for an unknown group)."""
+        return frozenset(
+            str(key) for key, groups in self._groups_by_key.items() if group_id in groups
+        )
 
     def _pair(self, a: int, b: int) -> list[KnownInteraction]:
-        low, high = min(a, b), max(a, b)
-        name_a, name_b = self.ingredient_name(a), self.ingredient_name(b)
-        sides = (str(a), name_a, str(b), name_b)
-        results = [
-            self._curated(sides, row)
-            for row in self._db.execute(
-                "SELECT s.source, s.editions, s.severity, s.source_severity, s.consequence, "
-                "s.mechanism, s.management, s.management_derived, s.original_text, s.via "
-                "FROM curated_pair p JOIN statement s ON s.id = p.statement_id "
-                "WHERE p.rxcui_low = ? AND p.rxcui_high = ?",
-                (low, high),
+        key_a, key_b = self.key(a), self.key(b)
+        low, high = min(key_a, key_b), max(key_a, key_b)
+        names = (self.ingredient_name(a), self.ingredient_name(b))
+        matched = tuple(
+            self.ingredient_name(key) if key != rxcui else ""
+            for rxcui, key in ((a, key_a), (b, key_b))
+        )
+        sides = (str(a), names[0], str(b), names[1])
+        results: list[KnownInteraction] = []
+        for statement_id, low_is_a in self._db.execute(
+            "SELECT statement_id, low_is_a FROM curated_pair "
+            "WHERE rxcui_low = ? AND rxcui_high = ?",
+            (low, high),
+        ):
+            oriented = (low, high) if low_is_a else (high, low)
+            results.append(
+                self._curated(sides, matched, self._statements[statement_id], oriented)
             )
-        ]
         for ddi_type, low_is_first in self._db.execute(
             "SELECT type, low_is_first FROM ddi_pair WHERE rxcui_low = ? AND rxcui_high = ?",
             (low, high),
         ):
-            first_is_a = (a == low) == bool(low_is_first)
-            results.append(self._ddi(sides, ddi_type, first_is_a))
+            first_is_a = (key_a == low) == bool(low_is_first)
+            results.append(self._ddi(sides, matched, ddi_type, first_is_a))
         return results
 
-    def _curated(self, sides: tuple[str, str, str, str], row: tuple) -> KnownInteraction:
-        source, editions, severity, source_severity, consequence, mechanism = row[:6]
-        management, management_derived, original_text, via = row[6:]
-        info = self.sources[source]
+    def _curated(
+        self,
+        sides: tuple[str, str, str, str],
+        matched: tuple[str, ...],
+        statement: _Statement,
+        keys_by_role: tuple[int, int],
+    ) -> KnownInteraction:
+        """`keys_by_role`: the keys of the record's side a and side b (rules have roles)."""
+        info = self.sources[statement.source]
+        a_is_first = keys_by_role[0] == self.key(int(sides[0]))
+        roles = ((statement.group_a, keys_by_role[0]), (statement.group_b, keys_by_role[1]))
+        joined = tuple(self._joined(group, key) for group, key in roles)
+        if not a_is_first:
+            joined = joined[::-1]
+        consequence, mechanism, management = (
+            statement.consequence,
+            statement.mechanism,
+            statement.management,
+        )
+        if statement.rule:
+            names_by_role = (sides[1], sides[3]) if a_is_first else (sides[3], sides[1])
+            notes = tuple(
+                self._members.get((group, key), _Member("", "")).note
+                for group, key in zip(
+                    (statement.group_a, statement.group_b), keys_by_role, strict=True
+                )
+            )
+            consequence, mechanism, management = (
+                render_rule_text(text, names_by_role, (notes[0], notes[1]))
+                for text in (consequence, mechanism, management)
+            )
         return KnownInteraction(
             *sides,
-            severity=Severity(severity),
-            source_severity=source_severity,
+            severity=statement.severity,
+            source_severity=statement.source_severity,
             consequence=consequence,
             mechanism=mechanism,
             management=management,
-            management_derived=bool(management_derived),
-            original_text=original_text,
-            via=via,
-            source=source,
-            editions=tuple(editions.split(",")),
+            management_derived=statement.management_derived,
+            original_text=statement.original_text,
+            via=statement.via,
+            source=statement.source,
+            editions=statement.editions,
             source_label=info.label,
             citation=info.citation,
             url=info.url,
             licence=info.licence,
+            kind=statement.kind,
+            flag=statement.flag,
+            monitor=statement.monitor,
+            rule=statement.rule,
+            references=statement.references,
+            joined_a=joined[0],
+            joined_b=joined[1],
+            matched_a=matched[0],
+            matched_b=matched[1],
         )
 
+    def _joined(self, group: str, key: int) -> str:
+        if not group:
+            return ""
+        member = self._members.get((group, key))
+        if member is None or not member.basis:  # named by the source itself: nothing to add
+            return ""
+        label = self.group_labels.get(group, group)
+        return f"{self.ingredient_name(key)}: {label} ({member.basis})"
+
     def _ddi(
-        self, sides: tuple[str, str, str, str], ddi_type: int, first_is_a: bool
+        self,
+        sides: tuple[str, str, str, str],
+        matched: tuple[str, ...],
+        ddi_type: int,
+        first_is_a: bool,
     ) -> KnownInteraction:
         """Render a DrugBank sentence; its first DRUG slot is the template's subject drug."""
         _, name_a, _, name_b = sides
         first, second = (name_a, name_b) if first_is_a else (name_b, name_a)
-        template = self._templates[ddi_type]
+        template, severity = self._templates[ddi_type]
         info = self.sources[DDI_SOURCE_ID]
         return KnownInteraction(
             *sides,
-            severity=Severity.INFORMATIONAL,
-            source_severity="not graded",
+            severity=severity,
+            source_severity="not graded by the source",
             consequence="",
             mechanism=render_ddi_template(template, first, second),
-            management=derived_management(Severity.INFORMATIONAL),
+            management=derived_management(severity) if severity else "",
             management_derived=True,
             original_text=f"{template} [DeepDDI interaction type {ddi_type}]",
             via="",
@@ -260,22 +360,35 @@ class KnowledgeBase:
             citation=info.citation,
             url=info.url,
             licence=info.licence,
+            kind=EvidenceKind.TYPE,
+            matched_a=matched[0],
+            matched_b=matched[1],
         )
 
 
-def render_ddi_template(template: str, first: str, second: str) -> str:
-    """Fill the DRUG slots: every slot but the last names the first drug, the last the second.
-
-    Two templates have three slots ("... of the active metabolites of DRUG can be increased
-    when DRUG is used in combination with DRUG"): the first two are the same drug.
-    """
-    parts = template.split(DDI_PLACEHOLDER)
-    slots = len(parts) - 1
-    names = [first] * (slots - 1) + [second]
-    text = parts[0]
-    for name, tail in zip(names, parts[1:], strict=True):
-        text += name + tail
-    return text[:1].upper() + text[1:]
+def _statement(row: tuple, references: dict[str, str]) -> _Statement:
+    (source, editions, kind, severity, source_severity, flag, consequence, mechanism) = row[:8]
+    (management, management_derived, monitor, original_text, via) = row[8:13]
+    group_a, group_b, rule, refs = row[13:]
+    return _Statement(
+        source=source,
+        editions=tuple(editions.split(",")),
+        kind=EvidenceKind(kind),
+        severity=_severity(severity),
+        source_severity=source_severity,
+        flag=Flag(flag),
+        consequence=consequence,
+        mechanism=mechanism,
+        management=management,
+        management_derived=bool(management_derived),
+        monitor=tuple(m for m in monitor.split(",") if m),
+        original_text=original_text,
+        via=via,
+        group_a=group_a,
+        group_b=group_b,
+        rule=rule,
+        references=tuple(references.get(r, r) for r in refs.split(",") if r),
+    )
 
 
 _default: KnowledgeBase | None = None

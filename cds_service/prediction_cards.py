@@ -3,7 +3,7 @@ evidence. Pure: Markdown lines and card dicts from `PairPrediction`s."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from cds_service.medication import Ingredient
 from cds_service.predictions import ModelDrug, PairPrediction
@@ -85,19 +85,6 @@ def section(
     )
     lines.extend(["", f"*{CAUTION}*", ""])
     return lines
-
-
-def not_scored_detail(not_scored: Iterable[tuple[Ingredient, str]], escape: Escape) -> str:
-    lines = [
-        "The prediction model could not score these ingredients, so their pairs were checked "
-        "against the curated sources only:",
-        "",
-    ]
-    for ingredient, reason in not_scored:
-        lines.append(
-            f"- *{escape(ingredient.name)}* (RxNorm {escape(ingredient.rxcui)}): {escape(reason)}"
-        )
-    return "\n".join(lines)
 
 
 def _drug_line(ingredient: Ingredient, drug: ModelDrug, escape: Escape) -> str:

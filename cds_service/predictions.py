@@ -92,6 +92,10 @@ class PredictionPolicy:
     context_threshold: float = 0.5
     context_tiers: frozenset[str] = frozenset({"life-threatening", "serious"})
     max_effects: int = 3
+    # Off by default: the side-effect model's strongest signals on pairs no source or rule
+    # flags are mostly why both drugs are prescribed (metformin + atorvastatin: "heart attack"),
+    # not interactions; a pair only the model flags gets a card only where a site turns this on.
+    own_cards: bool = False
 
     def card_worthy(self, effect: PredictedEffect) -> bool:
         return effect.tier in self.card_tiers and effect.probability >= self.card_threshold
@@ -112,7 +116,7 @@ class PredictionPolicy:
         return tuple(shown[: self.max_effects])
 
     def warrants_card(self, prediction: PairPrediction) -> bool:
-        return any(self.card_worthy(e) for e in prediction.effects)
+        return self.own_cards and any(self.card_worthy(e) for e in prediction.effects)
 
 
 class PredictionSource(Protocol):

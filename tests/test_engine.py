@@ -110,14 +110,14 @@ def test_stopped_and_entered_in_error_medications_are_not_current(engine):
 
 def test_min_tier_is_configurable(mapper):
     strict = ValidatingEngine(
-        mapper, default_knowledge_base(), Settings(min_card_tier=Severity.AVOID)
+        mapper, default_knowledge_base(), Settings(min_card_tier=Severity.MAJOR)
     )
     drafts = [medication_request(DIGOXIN, rid="d")]
     current = [medication_request(CYCLOSPORINE, rid="c", status="active")]
     body = hook_request("order-sign", drafts, current=current)
-    assert strict.evaluate(SIGN, body).response == {"cards": []}  # precaution only
+    assert strict.evaluate(SIGN, body).response == {"cards": []}  # moderate only
     everything = ValidatingEngine(
-        mapper, default_knowledge_base(), Settings(min_card_tier=Severity.INFORMATIONAL)
+        mapper, default_knowledge_base(), Settings(min_card_tier=Severity.MINOR)
     )
     body = hook_request(
         "order-sign",
@@ -129,10 +129,10 @@ def test_min_tier_is_configurable(mapper):
 
 @pytest.mark.parametrize(
     ("severity", "indicator"),
-    [(Severity.AVOID, "warning"), (Severity.PRECAUTION, "info")],
+    [(Severity.MAJOR, "warning"), (Severity.MODERATE, "info")],
 )
 def test_indicator_follows_the_most_severe_record(engine, severity, indicator):
-    pair = {Severity.AVOID: (WARFARIN, IBUPROFEN), Severity.PRECAUTION: (DIGOXIN, CYCLOSPORINE)}
+    pair = {Severity.MAJOR: (WARFARIN, IBUPROFEN), Severity.MODERATE: (DIGOXIN, CYCLOSPORINE)}
     a, b = pair[severity]
     body = hook_request(
         "order-sign",
@@ -164,7 +164,8 @@ def test_card_detail_traces_source_severity_management_and_mapping(engine):
     (card,) = engine.evaluate(SIGN, body).response["cards"]
     detail = card["detail"]
     assert "ANSM" in card["source"]["label"] and card["source"]["url"].startswith("https://")
-    assert "severity *Association DECONSEILLEE*" in detail
+    assert "**Grade: major**" in detail
+    assert "Association DECONSEILLEE (grade: major; curated)" in detail
     assert "What to do:" in detail
     assert "RxNorm 855288" in detail and "ingredient warfarin (RxNorm 11289)" in detail
     assert "RxNorm 310965" in detail and "ingredient ibuprofen (RxNorm 5640)" in detail
@@ -385,3 +386,35 @@ def test_medication_limit_is_applied(mapper):
     drafts = [medication_request(WARFARIN, rid=f"w{n}") for n in range(10)]
     outcome = small.evaluate(SIGN, hook_request("order-sign", drafts, current=[]))
     assert len(outcome.advised) == 3
+
+
+def test_an_empty_prefetched_bundle_means_no_current_medications(mapper):
+    """The EHR prefetched its MedicationRequests (none) and left MedicationStatement out: the
+    patient takes nothing else, so no FHIR query and no "check incomplete" card."""
+    client = RecordingClient({"MedicationRequest": [], "MedicationStatement": []})
+    engine = ValidatingEngine(
+        mapper, default_knowledge_base(), Settings(), lambda request, deadline: client
+    )
+    for fhir_server in ({"fhirServer": "https://ehr.example/fhir"}, {}):
+        body = hook_request("order-sign", [medication_request(WARFARIN, rid="w")], **fhir_server)
+        body["prefetch"] = {"medicationRequests": {"resourceType": "Bundle", "type": "searchset"}}
+        outcome = engine.evaluate(SIGN, body)
+        assert outcome.response == {"cards": []}
+        assert client.queries == []
+        assert any("medicationStatements not prefetched" in note for note in outcome.notes)
+
+
+def test_an_operation_outcome_beside_a_bundle_is_still_fetched(mapper):
+    client = RecordingClient({"MedicationRequest": [], "MedicationStatement": []})
+    engine = ValidatingEngine(
+        mapper, default_knowledge_base(), Settings(), lambda request, deadline: client
+    )
+    body = hook_request(
+        "order-sign", [medication_request(WARFARIN, rid="w")], fhirServer="https://ehr.example/fhir"
+    )
+    body["prefetch"] = {
+        "medicationRequests": {"resourceType": "Bundle", "type": "searchset"},
+        "medicationStatements": {"resourceType": "OperationOutcome", "issue": []},
+    }
+    engine.evaluate(SIGN, body)
+    assert client.queries == ["MedicationStatement?patient=p1&status=active"]

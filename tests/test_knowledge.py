@@ -5,7 +5,9 @@ Expected tiers were read off the sources themselves: ANSM 2020 grades warfarin +
 "CONTRE-INDICATION" at anti-inflammatory or analgesic doses (down to "A prendre en compte" at
 antiplatelet doses: the most severe level wins), simvastatin + clarithromycin (strong CYP3A4
 inhibitors), methotrexate + trimethoprim and sildenafil + nitrates "CONTRE-INDICATION".
-Neither ANSM edition has digoxin + cyclosporine: only DrugBank (ungraded) knows it.
+Neither ANSM edition has digoxin + cyclosporine: the HL7 PDDI rule grades it, DrugBank knows it.
+The other sources (DDInter, the ONC lists, CredibleMeds, the project's rules) have their own
+tests (tests/test_sources.py, tests/test_rules.py).
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def drugbank(results: list[KnownInteraction]) -> list[KnownInteraction]:
 def test_warfarin_ibuprofen_is_avoid_via_anticoagulant_and_nsaid_classes(kb):
     results = kb.interactions_for([WARFARIN], [IBUPROFEN])
     record = ansm(results)
-    assert record.severity is Severity.AVOID
+    assert record.severity is Severity.MAJOR
     assert record.source == "ANSM-2020"
     assert record.source_severity == "Association DECONSEILLEE"
     assert record.editions == ("ANSM-2020", "ANSM-2016")
@@ -85,18 +87,20 @@ def test_warfarin_aspirin_is_contraindicated_keeping_every_ansm_level(kb):
 
 
 def test_digoxin_cyclosporine_is_graded_by_the_hl7_pddi_rule_and_known_to_drugbank(kb):
-    """ANSM has no entry for this pair; the HL7 PDDI rule grades it (assess risk = precaution)."""
+    """ANSM has no entry for this pair; the HL7 PDDI rule grades it (assess risk = moderate)."""
     results = kb.interactions_for([DIGOXIN], [CYCLOSPORINE])
-    assert [r.source for r in results] == ["HL7-PDDI", "DrugBank-DDI"]
-    hl7, record = results
-    assert hl7.severity is Severity.PRECAUTION
+    (hl7,) = [r for r in results if r.source == "HL7-PDDI"]
+    (record,) = drugbank(results)
+    assert hl7.severity is Severity.MODERATE
+    assert hl7.monitor == ("digoxin-level", "creatinine")
     assert hl7.consequence == "Increased risk of digoxin toxicity."
     assert "P-glycoprotein" in hl7.mechanism
     assert hl7.management.startswith("Assess risk and take action if necessary.")
     assert not hl7.management_derived
     assert hl7.licence == "CC0 1.0"
-    assert record.severity is Severity.INFORMATIONAL
-    assert record.source_severity == "not graded"
+    assert record.severity is Severity.MINOR  # a PK type: the rules decide, alone it is minor
+    assert not record.credible
+    assert record.source_severity == "not graded by the source"
     assert record.mechanism == (
         "The serum concentration of digoxin can be increased when it is combined with cyclosporine."
     )
@@ -130,8 +134,10 @@ def test_direct_entries_have_no_via(kb):
     assert simvastatin.via == "INHIBITEURS PUISSANTS DU CYP3A4"
 
 
-def test_unrelated_pair_gives_nothing(kb):
-    assert kb.interactions_for([ACETAMINOPHEN], [AMOXICILLIN]) == []
+def test_unrelated_pair_gives_nothing_graded(kb):
+    """DDInter lists acetaminophen + amoxicillin with the level "Unknown": an ungraded record."""
+    results = kb.interactions_for([ACETAMINOPHEN], [AMOXICILLIN])
+    assert [(r.source, r.severity) for r in results] == [("DDInter-1.0", None)]
 
 
 def test_symmetric_with_sides_swapped(kb):
@@ -157,7 +163,7 @@ def test_sorted_most_severe_first_and_deduplicated(kb):
         [WARFARIN, WARFARIN], [IBUPROFEN, ASPIRIN, AMOXICILLIN, IBUPROFEN]
     )
     assert len(results) == len(set(results))
-    ranks = [(r.severity.rank, r.source) for r in results]
+    ranks = [r.sort_key() for r in results]
     assert ranks == sorted(ranks)
     assert results[0].rxcui_b == ASPIRIN and results[0].severity is Severity.CONTRAINDICATED
 
@@ -179,13 +185,23 @@ def test_module_level_lookup_uses_the_packaged_file():
 
 def test_severity_order():
     assert [s.rank for s in Severity] == [0, 1, 2, 3]
-    assert Severity.CONTRAINDICATED.is_more_severe_than(Severity.AVOID)
-    assert not Severity.INFORMATIONAL.is_more_severe_than(Severity.PRECAUTION)
+    assert Severity.CONTRAINDICATED.is_more_severe_than(Severity.MAJOR)
+    assert not Severity.MINOR.is_more_severe_than(Severity.MODERATE)
 
 
 def test_metadata_names_every_source_with_its_licence(kb):
     assert kb.version.startswith("interactions-")
-    assert set(kb.sources) == {"ANSM-2020", "ANSM-2016", "DrugBank-DDI", "HL7-PDDI"}
+    assert set(kb.sources) == {
+        "ANSM-2020",
+        "ANSM-2016",
+        "DrugBank-DDI",
+        "HL7-PDDI",
+        "DDInter-1.0",
+        "ONC-HP-2012",
+        "ONC-NI-2013",
+        "CredibleMeds",
+        "DDI-CDS-rules",
+    }
     for source in kb.sources.values():
         assert source.label and source.citation and source.url and source.licence
     assert json.loads(kb.meta["sources"])
@@ -194,12 +210,11 @@ def test_metadata_names_every_source_with_its_licence(kb):
 def test_every_ansm_2020_tier_is_its_most_severe_level():
     """The tier of each statement re-derived from the level wordings it keeps."""
     with sqlite3.connect(DEFAULT_KNOWLEDGE_PATH) as db:
-        rows = db.execute("SELECT source, severity, source_severity FROM statement").fetchall()
+        rows = db.execute(
+            "SELECT source, severity, source_severity FROM statement WHERE source LIKE 'ANSM%'"
+        ).fetchall()
     assert rows
     for source, severity, wording in rows:
-        if source == "HL7-PDDI":
-            assert (severity, wording) == ("precaution", "Assess risk and take action if necessary")
-            continue
         if source == "ANSM-2020":
             levels = [ansm_2020.severity_of(level) for level in wording.split(" / ")]
         else:
@@ -208,10 +223,10 @@ def test_every_ansm_2020_tier_is_its_most_severe_level():
 
 
 def test_severity_wordings_are_mapped_explicitly():
-    assert ansm_2016.severity_of("Tale into account") is Severity.INFORMATIONAL
-    assert ansm_2016.severity_of("Not recommended with:") is Severity.AVOID
+    assert ansm_2016.severity_of("Tale into account") is Severity.MINOR
+    assert ansm_2016.severity_of("Not recommended with:") is Severity.MAJOR
     assert ansm_2016.severity_of("CONTRAINDICATON") is Severity.CONTRAINDICATED
-    assert ansm_2020.severity_of("Précaution d'emploi") is Severity.PRECAUTION
+    assert ansm_2020.severity_of("Précaution d'emploi") is Severity.MODERATE
     with pytest.raises(ValueError, match="unknown"):
         ansm_2016.severity_of("Probably fine")
     with pytest.raises(ValueError, match="unknown"):

@@ -8,6 +8,7 @@ from cds_service.config import Settings
 from cds_service.medication import Ingredient
 from cds_service.model_predictions import ModelDrugMatcher, load_predictor
 from cds_service.prediction_cards import MODEL_LABEL
+from cds_service.services import service_by_id
 from cds_service.predictions import (
     ModelDrug,
     PairPrediction,
@@ -44,15 +45,28 @@ def test_a_curated_card_carries_the_models_section_apart_and_after_it(client):
     assert card["source"]["label"].startswith("ANSM")
 
 
-def test_a_drug_without_structure_is_listed_as_not_checked_by_the_model(client):
-    cards = sign(client, [ADALIMUMAB], [WARFARIN])
-    (card,) = [c for c in cards if c["summary"].startswith("Not checked by the prediction model")]
-    assert "adalimumab" in card["summary"] and card["indicator"] == "info"
-    assert "no chemical structure" in card["detail"]
+@pytest.fixture
+def own_cards_client(tmp_path):
+    """A site that turned model-only cards on (off by default: DDI_CDS_PREDICTION_OWN_CARDS)."""
+    settings = Settings(auth_disabled=True, data_dir=tmp_path, prediction_own_cards=True)
+    return create_app(settings).test_client()
 
 
-def test_a_pair_only_the_model_flags_gets_its_own_labelled_info_card(client):
-    cards = sign(client, [AMOXICILLIN], [AZITHROMYCIN])
+def test_a_drug_without_structure_is_said_in_the_audit_notes_not_on_a_card(app):
+    outcome = app.extensions["ddi_cds"].engine.evaluate(
+        service_by_id("ddi-order-sign"), order_sign_by_codes([ADALIMUMAB], [WARFARIN])
+    )
+    assert not any("prediction model" in c["summary"] for c in outcome.response["cards"])
+    (note,) = [n for n in outcome.notes if n.startswith("not scored by the prediction model")]
+    assert "adalimumab" in note and "no chemical structure" in note
+
+
+def test_model_only_cards_are_off_by_default(client):
+    assert sign(client, [AMOXICILLIN], [AZITHROMYCIN]) == []
+
+
+def test_a_pair_only_the_model_flags_gets_its_own_labelled_info_card(own_cards_client):
+    cards = sign(own_cards_client, [AMOXICILLIN], [AZITHROMYCIN])
     (card,) = cards
     assert card["source"]["label"].startswith(MODEL_LABEL)
     assert card["indicator"] == "info" and "model predicts" in card["summary"]
@@ -61,7 +75,12 @@ def test_a_pair_only_the_model_flags_gets_its_own_labelled_info_card(client):
 
 
 def test_raising_the_card_bar_removes_model_only_cards_but_keeps_curated_context(tmp_path):
-    strict = Settings(auth_disabled=True, data_dir=tmp_path, prediction_card_threshold=1.01)
+    strict = Settings(
+        auth_disabled=True,
+        data_dir=tmp_path,
+        prediction_card_threshold=1.01,
+        prediction_own_cards=True,
+    )
     client = create_app(strict).test_client()
     assert sign(client, [AMOXICILLIN], [AZITHROMYCIN]) == []
     (card,) = sign(client, [WARFARIN], [IBUPROFEN])
@@ -120,7 +139,9 @@ def test_the_policy_names_card_worthy_then_serious_tiers_then_likelier_effects()
 
 
 def test_only_a_card_worthy_effect_earns_a_model_only_card():
-    policy = PredictionPolicy(card_threshold=0.9, card_tiers=frozenset({"life-threatening"}))
+    policy = PredictionPolicy(
+        card_threshold=0.9, card_tiers=frozenset({"life-threatening"}), own_cards=True
+    )
     someone = ModelDrug("CID1", "x", "name")
 
     def prediction(*effects: PredictedEffect) -> PairPrediction:
@@ -129,11 +150,13 @@ def test_only_a_card_worthy_effect_earns_a_model_only_card():
     assert policy.warrants_card(prediction(effect("arrest", "life-threatening", 0.91)))
     assert not policy.warrants_card(prediction(effect("arrest", "life-threatening", 0.89)))
     assert not policy.warrants_card(prediction(effect("cellulitis", "serious", 0.99)))
+    off = PredictionPolicy(card_threshold=0.9, card_tiers=frozenset({"life-threatening"}))
+    assert not off.warrants_card(prediction(effect("arrest", "life-threatening", 0.99)))
 
 
-def test_model_only_cards_beyond_the_limit_share_one_summary_card(client):
+def test_model_only_cards_beyond_the_limit_share_one_summary_card(own_cards_client):
     current = ["6809", "29046", "17767", "83367", "6918", "4603", "10582", "5487", "25480"]
-    cards = sign(client, ["21212", "10689"], current)  # clarithromycin, tramadol
+    cards = sign(own_cards_client, ["21212", "10689"], current)  # clarithromycin, tramadol
     own = [c for c in cards if "model predicts" in c["summary"]]
     (more,) = [c for c in cards if c["summary"].startswith("The prediction model flags")]
     assert len(own) == 3

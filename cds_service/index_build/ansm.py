@@ -14,32 +14,18 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from cds_service.evidence import derived_management
 from cds_service.index_build import ansm_2016, ansm_2020
 from cds_service.index_build.ansm_entry import ANSM_2016, ANSM_2020, AnsmEntry, AnsmSide
 from cds_service.index_build.ingredient_resolver import IngredientResolver, UnmappedLog
-from cds_service.knowledge import Severity, derived_management
-
-Pair = tuple[str, str]  # (lower RXCUI, higher RXCUI), compared as integers
+from cds_service.index_build.pharmacology import Group
+from cds_service.index_build.source_classes import ClassWidener
+from cds_service.index_build.statements import Pair, PairRow, Statement
+from cds_service.severity import Severity
 
 _FRENCH_ADVICE = " The ANSM's own advice, in French, is quoted in the original text."
 # Two class sides are the same class across editions when they share this share of members.
 CLASS_OVERLAP = 0.5
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Statement:
-    """A row of the `statement` table: what a card says about a pair, shared by many pairs."""
-
-    source: str
-    editions: str
-    severity: str
-    source_severity: str
-    consequence: str
-    mechanism: str
-    management: str
-    management_derived: int
-    original_text: str
-    via: str
 
 
 @dataclass
@@ -49,16 +35,29 @@ class AnsmResult:
     entries_unmapped: Counter[str]  # entries with a side that maps to no ingredient
     ungraded_only_pairs: int  # 2016 pairs whose only entries lost their level: dropped
     unmapped: UnmappedLog
+    low_is_first: dict[Pair, bool]  # the pair's lower key is on the lead entry's first side
+    groups: dict[str, Group]  # the 2020 classes widened by ATC, with how each member joined
+
+    def rows(self) -> list[PairRow]:
+        return [
+            PairRow(low, high, statement, self.low_is_first[(low, high)])
+            for (low, high), statement in sorted(self.records.items())
+        ]
 
 
-def compile_ansm(data_dir: Path, resolver: IngredientResolver) -> AnsmResult:
+def compile_ansm(
+    data_dir: Path, resolver: IngredientResolver, widener: ClassWidener | None = None
+) -> AnsmResult:
+    """`widener`: lets a drug the French lists do not know join a class by its ATC code."""
     log = UnmappedLog()
-    entries_2020 = ansm_2020.read_entries(resolver, log)
+    directory_groups: dict[str, Group] = {}
+    entries_2020 = ansm_2020.read_entries(resolver, log, widener, directory_groups)
     entries_2016 = ansm_2016.read_entries(data_dir, resolver, log)
     best_2020 = _best_per_pair(entries_2020)
     by_pair_2016 = _ranked_per_pair(entries_2016)
 
     records: dict[Pair, Statement] = {}
+    low_is_first: dict[Pair, bool] = {}
     ungraded_only = 0
     for pair in sorted(set(best_2020) | set(by_pair_2016)):
         current = best_2020.get(pair)
@@ -66,7 +65,11 @@ def compile_ansm(data_dir: Path, resolver: IngredientResolver) -> AnsmResult:
         if current is None and (not older or older[0].severity is None):
             ungraded_only += 1
             continue
-        records[pair] = _merge(current, older)
+        lead = current or older[0]
+        low_is_first[pair] = pair[0] in lead.first.ingredients and (
+            pair[1] in lead.second.ingredients
+        )
+        records[pair] = _merge(current, older, directory_groups)
 
     # An entry split into its levels (ansm_levels) is still one entry of the source.
     everything = {(e.edition, e.position): e for e in entries_2020 + entries_2016}.values()
@@ -78,6 +81,8 @@ def compile_ansm(data_dir: Path, resolver: IngredientResolver) -> AnsmResult:
         ),
         ungraded_only_pairs=ungraded_only,
         unmapped=log,
+        low_is_first=low_is_first,
+        groups=directory_groups,
     )
 
 
@@ -140,9 +145,15 @@ def _english_for(current: AnsmEntry | None, older: list[AnsmEntry]) -> AnsmEntry
     return next(iter(candidates), None)
 
 
-def _merge(current: AnsmEntry | None, older: list[AnsmEntry]) -> Statement:
+def _merge(
+    current: AnsmEntry | None, older: list[AnsmEntry], groups: dict[str, Group]
+) -> Statement:
     """The 2020 level and French text, with the English text of the matching 2016 entry."""
     lead = current or older[0]
+    group_ids = [
+        ansm_2020.group_id(side.label) if current is not None else ""
+        for side in (lead.first, lead.second)
+    ]
     severity = lead.severity
     assert severity is not None  # ungraded-only pairs were dropped by the caller
     english = _english_for(current, older)
@@ -161,6 +172,8 @@ def _merge(current: AnsmEntry | None, older: list[AnsmEntry]) -> Statement:
         management_derived=0 if management else 1,
         original_text=lead.original_text,
         via=lead.via,
+        group_a=group_ids[0] if group_ids[0] in groups else "",
+        group_b=group_ids[1] if group_ids[1] in groups else "",
     )
 
 

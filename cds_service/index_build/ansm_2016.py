@@ -16,7 +16,7 @@ from pathlib import Path
 from cds_service.codes import normalize_name
 from cds_service.index_build.ansm_entry import ANSM_2016, AnsmEntry, AnsmSide
 from cds_service.index_build.ingredient_resolver import IngredientResolver, UnmappedLog
-from cds_service.knowledge import Severity
+from cds_service.severity import Severity
 
 FOLDER = "knowledge/ansm-thesaurus-english-2016"
 TABLE_FILE = "eng_tables2016-xml-v3.tsv"
@@ -32,17 +32,17 @@ SEVERITY_WORDINGS: dict[str, Severity | None] = {
     "contraindicatioin": Severity.CONTRAINDICATED,
     "contraindication with": Severity.CONTRAINDICATED,
     "contraindication not recommended precaution for use": Severity.CONTRAINDICATED,
-    "not recommended": Severity.AVOID,
-    "not recommended with": Severity.AVOID,
-    "not recommeded": Severity.AVOID,
-    "nor recommended": Severity.AVOID,
-    "association not recommended": Severity.AVOID,
-    "precaution for use": Severity.PRECAUTION,
-    "precautions for use": Severity.PRECAUTION,
-    "precaution of use": Severity.PRECAUTION,
-    "take into account": Severity.INFORMATIONAL,
-    "tale into account": Severity.INFORMATIONAL,
-    "to be taken into account": Severity.INFORMATIONAL,
+    "not recommended": Severity.MAJOR,
+    "not recommended with": Severity.MAJOR,
+    "not recommeded": Severity.MAJOR,
+    "nor recommended": Severity.MAJOR,
+    "association not recommended": Severity.MAJOR,
+    "precaution for use": Severity.MODERATE,
+    "precautions for use": Severity.MODERATE,
+    "precaution of use": Severity.MODERATE,
+    "take into account": Severity.MINOR,
+    "tale into account": Severity.MINOR,
+    "to be taken into account": Severity.MINOR,
     "": None,  # four loop-diuretic rows lost their level
     "with doses of methotrexate 20 mg week": None,  # the condition of a contraindication
     # Sildenafil-class + strong CYP3A4 inhibitors: "consult each product's AMM".

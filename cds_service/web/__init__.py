@@ -26,6 +26,7 @@ from cds_service.mapping import MedicationMapper
 from cds_service.prediction_cache import PredictionCache, request_path_client
 from cds_service.predictions import PredictionPolicy
 from cds_service.repeat_cards import ShownPairs
+from cds_service.site_overrides import load_site_overrides
 from cds_service.web.errors import register_error_handlers
 
 if TYPE_CHECKING:
@@ -103,6 +104,11 @@ def create_app(
         fhir_client_factory,
         predictions=predictions,
         shown_pairs=shown_pairs,
+        overrides=(
+            load_site_overrides(settings.overrides_file, index, knowledge)
+            if settings.overrides_file
+            else None
+        ),
     )
     app.extensions["ddi_cds"] = Runtime(
         settings,
@@ -180,6 +186,7 @@ def prediction_policy(settings: Settings) -> PredictionPolicy:
         context_threshold=settings.prediction_context_threshold,
         context_tiers=tiers(settings.prediction_context_tiers),
         max_effects=settings.prediction_max_effects,
+        own_cards=settings.prediction_own_cards,
     )
 
 

@@ -1,0 +1,143 @@
+"""What is known about one ingredient pair: the evidence records every layer produces. Pure.
+
+A record is one source's statement about a pair: a curated source (ANSM, DDInter, the ONC
+lists, CredibleMeds, HL7 PDDI), one of the project's reviewed rules (US labelling, or a
+generalisation from pharmacology over drug groups), or a DrugBank interaction type. Records of
+different kinds are never merged: each keeps its source, its own grade and its own words, and
+`cds_service.grading` decides the pair's grade from all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from cds_service.severity import Severity
+
+
+class EvidenceKind(StrEnum):
+    """Where a record's grade comes from; the first three are credible grades."""
+
+    CURATED = "curated"  # a curated source grades the pair (or a class holding it)
+    LABEL = "label"  # a project rule written from US prescribing information
+    CURATED_RULE = "curated-rule"  # a project rule restating a curated list (CredibleMeds, ONC)
+    PHARMACOLOGY = "pharmacology"  # a project rule generalising from mechanism
+    TYPE = "type"  # an ungraded source's interaction type (DrugBank)
+
+    @property
+    def credible(self) -> bool:
+        """A credible grade is never outranked by a generalisation (pharmacology, type)."""
+        return self in (EvidenceKind.CURATED, EvidenceKind.LABEL, EvidenceKind.CURATED_RULE)
+
+
+class Flag(StrEnum):
+    """What an expert panel says about interrupting the prescriber for the pair."""
+
+    NONE = ""
+    ALWAYS_INTERRUPTIVE = "always-interruptive"  # ONC high-priority list (2012)
+    NON_INTERRUPTIVE = "non-interruptive"  # ONC non-interruptive list (2013)
+
+
+# What a prescriber should do, by grade, for sources that give no English management advice.
+DERIVED_MANAGEMENT: dict[Severity, str] = {
+    Severity.CONTRAINDICATED: (
+        "Do not co-prescribe: the combination is contraindicated. Choose an alternative to one "
+        "of the two drugs."
+    ),
+    Severity.MAJOR: (
+        "Avoid the combination. If it cannot be avoided, weigh benefit against risk and monitor "
+        "the patient closely."
+    ),
+    Severity.MODERATE: (
+        "The combination may be used with precautions: adapt the dose and monitor the patient "
+        "(clinically and, where relevant, biologically) while the drugs are taken together."
+    ),
+    Severity.MINOR: (
+        "Take the interaction into account when prescribing; the source requires no specific "
+        "action."
+    ),
+}
+DERIVED_MANAGEMENT_NOTE = "(Derived from the grade: the source gives no English advice.)"
+
+
+def derived_management(severity: Severity) -> str:
+    return f"{DERIVED_MANAGEMENT[severity]} {DERIVED_MANAGEMENT_NOTE}"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    id: str
+    label: str
+    citation: str
+    url: str
+    licence: str
+
+
+@dataclass(frozen=True, slots=True)
+class KnownInteraction:
+    """One source's statement about an ingredient of A and an ingredient of B."""
+
+    rxcui_a: str  # the ingredient from the first argument of the lookup
+    name_a: str
+    rxcui_b: str  # the ingredient from the second argument
+    name_b: str
+    severity: Severity | None  # None: the source does not grade (DDInter "Unknown", DrugBank)
+    source_severity: str  # the source's own level wording(s), " / "-joined when several
+    consequence: str  # clinical consequence in English, "" when the source has none
+    mechanism: str  # English mechanism, "" when the source states none
+    management: str  # English management advice (see `management_derived`)
+    management_derived: bool  # True when `management` was derived from the grade
+    original_text: str  # the source's own text (French for ANSM 2020)
+    via: str  # the classes whose expansion produced the pair, "" for a direct entry
+    source: str  # short id: ANSM-2020, DDInter-1.0, ONC-HP-2012, DDI-CDS-rules, DrugBank-DDI
+    editions: tuple[str, ...]  # every edition supporting the record, e.g. ANSM-2020, ANSM-2016
+    source_label: str
+    citation: str
+    url: str
+    licence: str
+    kind: EvidenceKind = EvidenceKind.CURATED
+    flag: Flag = Flag.NONE
+    monitor: tuple[str, ...] = ()  # what to monitor, machine-readable (INR, ECG, potassium, ...)
+    rule: str = ""  # the project rule's id, "" for a source's own statement
+    references: tuple[str, ...] = ()  # a rule's citations
+    joined_a: str = ""  # how A's ingredient joined the class the record speaks of, "" if named
+    joined_b: str = ""
+    matched_a: str = ""  # the base moiety A matched as ("lithium" for lithium carbonate), or ""
+    matched_b: str = ""
+
+    @property
+    def credible(self) -> bool:
+        return self.kind.credible
+
+    def sort_key(self) -> tuple[int, int, str, str, str, str]:
+        rank = self.severity.rank if self.severity is not None else len(Severity)
+        return (rank, not self.credible, self.source, self.rxcui_a, self.rxcui_b, self.rule)
+
+
+DDI_PLACEHOLDER = "DRUG"
+
+
+def render_ddi_template(template: str, first: str, second: str) -> str:
+    """Fill the DRUG slots: every slot but the last names the first drug, the last the second.
+
+    Two templates have three slots ("... of the active metabolites of DRUG can be increased
+    when DRUG is used in combination with DRUG"): the first two are the same drug.
+    """
+    parts = template.split(DDI_PLACEHOLDER)
+    slots = len(parts) - 1
+    names = [first] * (slots - 1) + [second]
+    text = parts[0]
+    for name, tail in zip(names, parts[1:], strict=True):
+        text += name + tail
+    return text[:1].upper() + text[1:]
+
+
+def render_rule_text(template: str, names: tuple[str, str], notes: tuple[str, str]) -> str:
+    """A rule's sentence for one pair: {a}, {b}, {a_note}, {b_note} filled; sentence case."""
+    text = (
+        template.replace("{a_note}", notes[0])
+        .replace("{b_note}", notes[1])
+        .replace("{a}", names[0])
+        .replace("{b}", names[1])
+    )
+    return text[:1].upper() + text[1:]
