@@ -1,6 +1,6 @@
 """Measure: how many of the most-prescribed US ingredients have graded interaction knowledge.
 
-    .venv/bin/python bench/knowledge_coverage.py [--knowledge FILE] [--list bench/data/top300_us_ingredients.tsv]
+    .venv/bin/python bench/knowledge_coverage.py [--knowledge FILE] [--list TSV]
 
 An ingredient is covered when at least one pair holding it is graded moderate or worse by a
 record that names the harm (a curated source with text, a project rule, a DrugBank type that
@@ -43,7 +43,7 @@ def covered_keys(db: sqlite3.Connection) -> set[int]:
     if "kind" in columns:  # the one-scale format (issue 18)
         strong = ",".join("?" * len(STRONG_GRADES))
         query = (
-            "SELECT DISTINCT p.rxcui_low, p.rxcui_high FROM curated_pair p "
+            "SELECT DISTINCT p.rxcui_low, p.rxcui_high FROM curated_pair p "  # noqa: S608
             "JOIN statement s ON s.id = p.statement_id "
             f"WHERE s.severity IN ({strong}) OR (s.severity IN ({marks}) AND "
             "(s.consequence != '' OR s.mechanism != ''))"
@@ -55,7 +55,7 @@ def covered_keys(db: sqlite3.Connection) -> set[int]:
         ).fetchall()
     else:
         query = (
-            "SELECT DISTINCT p.rxcui_low, p.rxcui_high FROM curated_pair p "
+            "SELECT DISTINCT p.rxcui_low, p.rxcui_high FROM curated_pair p "  # noqa: S608
             f"JOIN statement s ON s.id = p.statement_id WHERE s.severity IN ({marks})"
         )
         rows = db.execute(query, CARD_GRADES).fetchall()

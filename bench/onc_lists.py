@@ -116,11 +116,11 @@ def main() -> int:
             picker = ProductPicker(index)
             high = [
                 (db_a, db_b)
-                for _, db_a, _, db_b in onc._drugbank_pairs(args.data / onc.HP_FOLDER / onc.HP_PAIRS)
+                for _, db_a, _, db_b in onc._drugbank_pairs(
+                    args.data / onc.HP_FOLDER / onc.HP_PAIRS
+                )
             ]
-            low = [
-                (cells[3], cells[8]) for cells in onc._ni_rows(args.data)
-            ]
+            low = [(cells[3], cells[8]) for cells in onc._ni_rows(args.data)]
             report = {
                 "knowledge": runtime().knowledge.version,
                 "onc_high_priority": measure(ingredient_pairs(index, high), picker),

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from cds_service import prediction_cards
 from cds_service.codes import NDC_SYSTEMS, RXNORM_SYSTEMS
-from cds_service.evidence import KnownInteraction
+from cds_service.evidence import EvidenceKind, KnownInteraction
 from cds_service.interaction_check import CheckResult, InteractingPair
 from cds_service.orders import PrescribedMedication, Role
 from cds_service.severity import Indicator, Severity
@@ -299,7 +299,7 @@ def _detail(pair: InteractingPair) -> str:
     if pair.interactions:
         out.extend([f"### Known interaction: {escape(name_a)} + {escape(name_b)}", ""])
         out.extend(_grade_lines(pair))
-    for record in pair.interactions:
+    for record in shown_records(pair):
         out.extend(_evidence(record))
     if pair.prediction:
         out.extend(
@@ -315,10 +315,26 @@ def _detail(pair: InteractingPair) -> str:
     return "\n".join(out).rstrip()
 
 
+def shown_records(pair: InteractingPair) -> list[KnownInteraction]:
+    """The records a card lists. Beside other evidence, a record that grades nothing of its
+    own (DDInter "Unknown") or only minor as a vague type (DrugBank's "the metabolism of X can
+    be decreased" beside a CYP1A2 rule, its "QTc-prolonging activities" for tizanidine +
+    ciprofloxacin) would only blur the warning; the explanation page keeps them all."""
+    weighty = [
+        r
+        for r in pair.interactions
+        if r.severity is not None
+        and (r.kind is not EvidenceKind.TYPE or r.severity is not Severity.MINOR)
+    ]
+    return weighty or list(pair.interactions)
+
+
 def _grade_lines(pair: InteractingPair) -> list[str]:
     grade = pair.severity.value if pair.severity else "not graded"
-    lines = [f"**Grade: {grade}** (the most severe grade of a credible source; each source's "
-             "own grade is listed below)."]
+    lines = [
+        f"**Grade: {grade}** (the most severe grade of a credible source; each source's "
+        "own grade is listed below)."
+    ]
     lines.extend(f"- {escape(reason)}." for reason in pair.grade.reasons)
     if pair.grade.override:
         lines.append(f"- **Site override:** {escape(pair.grade.override)}")
@@ -344,8 +360,10 @@ def _evidence(record: KnownInteraction) -> list[str]:
             lines.append(f"- Class membership: {escape(joined)}")
     for name, matched in ((record.name_a, record.matched_a), (record.name_b, record.matched_b)):
         if matched:
-            lines.append(f"- {escape(name)} matched as {escape(matched)} (the source names the "
-                         "base moiety of the salt)")
+            lines.append(
+                f"- {escape(name)} matched as {escape(matched)} (the source names the "
+                "base moiety of the salt)"
+            )
     if record.monitor:
         lines.append(f"- Monitor: {escape(', '.join(record.monitor))}")
     for reference in record.references:

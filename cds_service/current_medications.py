@@ -76,8 +76,10 @@ def gather_current_medications(
         answered.append(key)
         if value is not None:
             take(value, f"prefetch {key}")
-    if answered and missing and not any(
-        _is_operation_outcome(request.prefetch.get(key)) for key in missing
+    if (
+        answered
+        and missing
+        and not any(_is_operation_outcome(request.prefetch.get(key)) for key in missing)
     ):
         # The EHR answered for the patient's current medications (an empty Bundle says "none"):
         # a sibling key it left out is one it does not keep (many EHRs have no

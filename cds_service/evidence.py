@@ -36,6 +36,7 @@ class Flag(StrEnum):
     NONE = ""
     ALWAYS_INTERRUPTIVE = "always-interruptive"  # ONC high-priority list (2012)
     NON_INTERRUPTIVE = "non-interruptive"  # ONC non-interruptive list (2013)
+    CO_FORMULATED = "co-formulated"  # sold together as one US product: an intended combination
 
 
 # What a prescriber should do, by grade, for sources that give no English management advice.

@@ -10,6 +10,9 @@ The policy (docs/knowledge.md):
    a card must name a harm and an action, and DDInter grades 81% of its pairs Moderate.
 4. An ONC high-priority pair is at least major and always interrupts. An ONC non-interruptive
    pair never interrupts unless its grade is contraindicated.
+5. Two ingredients sold together as one US product (losartan / hydrochlorothiazide) are an
+   intended combination: a moderate grade, or any grade only a generalisation gives, makes no
+   card; a credible major or contraindicated grade still does.
 """
 
 from __future__ import annotations
@@ -59,9 +62,7 @@ def grade_pair(records: Sequence[KnownInteraction]) -> PairGrade:
     reasons: list[str] = []
     severity = most_severe([r.severity for r in credible if r.severity is not None])
     if severity is not None:
-        overruled = [
-            r for r in graded if not r.credible and _more_severe(r.severity, severity)
-        ]
+        overruled = [r for r in graded if not r.credible and _more_severe(r.severity, severity)]
         if overruled:
             reasons.append(
                 f"{_names(overruled)} would grade it more severely; not applied, because "
@@ -70,17 +71,28 @@ def grade_pair(records: Sequence[KnownInteraction]) -> PairGrade:
             )
     else:
         severity = most_severe([r.severity for r in graded if r.severity is not None])
-    if (
-        severity is Severity.MODERATE
-        and graded
-        and not any(_names_a_harm(r) for r in records)
-    ):
+    if severity is Severity.MODERATE and graded and not any(_names_a_harm(r) for r in records):
         reasons.append(
             f"{_names(graded)} grades the pair {severity.value} but names no harm or action; "
             "with no second source it is not shown"
         )
         severity = Severity.MINOR
     flags = {r.flag for r in records}
+    if (
+        Flag.CO_FORMULATED in flags
+        and severity not in (None, Severity.MINOR)
+        and Flag.ALWAYS_INTERRUPTIVE not in flags
+    ):
+        credible_severity = most_severe([r.severity for r in credible if r.severity is not None])
+        if credible_severity is None or not credible_severity.is_more_severe_than(
+            Severity.MODERATE
+        ):
+            product = next(r.original_text for r in records if r.flag is Flag.CO_FORMULATED)
+            reasons.append(
+                f"the two are sold together ({product.split(': ', 1)[-1]}): an intended "
+                f"combination, so its {severity.value} grade makes no card"
+            )
+            severity = Severity.MINOR
     if Flag.ALWAYS_INTERRUPTIVE in flags:
         if severity is None or Severity.MAJOR.is_more_severe_than(severity):
             severity = Severity.MAJOR
@@ -91,9 +103,7 @@ def grade_pair(records: Sequence[KnownInteraction]) -> PairGrade:
     indicator = INDICATOR[severity]
     if Flag.NON_INTERRUPTIVE in flags and severity is not Severity.CONTRAINDICATED:
         if indicator.interrupts:
-            reasons.append(
-                "ONC non-interruptive list: shown without interrupting the prescriber"
-            )
+            reasons.append("ONC non-interruptive list: shown without interrupting the prescriber")
         indicator = Indicator.INFO
     return PairGrade(severity, indicator, tuple(reasons))
 

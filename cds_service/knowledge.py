@@ -104,10 +104,17 @@ CREATE TABLE ddi_pair (
 ) WITHOUT ROWID;
 CREATE TABLE reference (id TEXT PRIMARY KEY, citation TEXT NOT NULL, url TEXT NOT NULL)
     WITHOUT ROWID;
+CREATE TABLE combination_pair (
+    rxcui_low INTEGER NOT NULL,
+    rxcui_high INTEGER NOT NULL,
+    product TEXT NOT NULL,
+    PRIMARY KEY (rxcui_low, rxcui_high)
+) WITHOUT ROWID;
 """
 
 DDI_SOURCE_ID = "DrugBank-DDI"
 RULES_SOURCE_ID = "DDI-CDS-rules"
+COMBINATIONS_SOURCE_ID = "RxNorm-combinations"
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,16 +261,47 @@ class KnowledgeBase:
             (low, high),
         ):
             oriented = (low, high) if low_is_a else (high, low)
-            results.append(
-                self._curated(sides, matched, self._statements[statement_id], oriented)
-            )
+            results.append(self._curated(sides, matched, self._statements[statement_id], oriented))
         for ddi_type, low_is_first in self._db.execute(
             "SELECT type, low_is_first FROM ddi_pair WHERE rxcui_low = ? AND rxcui_high = ?",
             (low, high),
         ):
             first_is_a = (key_a == low) == bool(low_is_first)
             results.append(self._ddi(sides, matched, ddi_type, first_is_a))
+        combined = self._db.execute(
+            "SELECT product FROM combination_pair WHERE rxcui_low = ? AND rxcui_high = ?",
+            (low, high),
+        ).fetchone()
+        if combined is not None and results:
+            results.append(self._combination(sides, matched, combined[0]))
         return results
+
+    def _combination(
+        self, sides: tuple[str, str, str, str], matched: tuple[str, ...], product: str
+    ) -> KnownInteraction:
+        """Not an interaction: the fact that the two are sold together (cds_service.grading)."""
+        info = self.sources[COMBINATIONS_SOURCE_ID]
+        return KnownInteraction(
+            *sides,
+            severity=None,
+            source_severity="sold together",
+            consequence="",
+            mechanism="",
+            management="",
+            management_derived=False,
+            original_text=f"US combination product: {product}",
+            via="",
+            source=COMBINATIONS_SOURCE_ID,
+            editions=(COMBINATIONS_SOURCE_ID,),
+            source_label=info.label,
+            citation=info.citation,
+            url=info.url,
+            licence=info.licence,
+            kind=EvidenceKind.TYPE,
+            flag=Flag.CO_FORMULATED,
+            matched_a=matched[0],
+            matched_b=matched[1],
+        )
 
     def _curated(
         self,

@@ -159,8 +159,15 @@ def _entries(
         raise fail(items, "`overrides` must be a list")
     entries = []
     for node in items.value:
-        entries.append(_entry(node, f"{path.name} line {node.start_mark.line + 1}", fail,
-                              resolve_drug, class_members))
+        entries.append(
+            _entry(
+                node,
+                f"{path.name} line {node.start_mark.line + 1}",
+                fail,
+                resolve_drug,
+                class_members,
+            )
+        )
     return entries
 
 
@@ -226,8 +233,9 @@ def _entry(
             raise fail(value, "`silence` takes true")
     else:
         try:
-            severity = Severity.parse(str(value.value) if isinstance(value, yaml.ScalarNode)
-                                      else "")
+            severity = Severity.parse(
+                str(value.value) if isinstance(value, yaml.ScalarNode) else ""
+            )
         except ValueError as error:
             raise fail(value, str(error)) from None
     return Override(selector, side_a, side_b, action, severity, str(reason.value).strip(), where)

@@ -33,22 +33,22 @@ def ansm_tier(kb: KnowledgeBase, a: str, b: str) -> tuple[Severity, str]:
     [
         # "A prendre en compte pour tous les médicaments sédatifs entre eux"; the contraindication
         # is "entre l'oxybate de sodium et les opiacés": no longer on every pair of sedatives
-        (TRAMADOL, GABAPENTIN, Severity.INFORMATIONAL, "A prendre en compte"),
-        (OXYCODONE, LORAZEPAM, Severity.INFORMATIONAL, "A prendre en compte"),
+        (TRAMADOL, GABAPENTIN, Severity.MINOR, "A prendre en compte"),
+        (OXYCODONE, LORAZEPAM, Severity.MINOR, "A prendre en compte"),
         (OXYBATE, MORPHINE, Severity.CONTRAINDICATED, "CONTRE-INDICATION"),
         # "avec la doxazosine" / "avec les autres alpha-bloquants"
-        (DOXAZOSIN, SILDENAFIL, Severity.AVOID, "Association DECONSEILLEE"),
-        (TAMSULOSIN, TADALAFIL, Severity.PRECAUTION, "Précaution d'emploi"),
+        (DOXAZOSIN, SILDENAFIL, Severity.MAJOR, "Association DECONSEILLEE"),
+        (TAMSULOSIN, TADALAFIL, Severity.MODERATE, "Précaution d'emploi"),
         # "avec le citalopram, ..." / "avec les autres médicaments susceptibles de donner des
         # torsades de pointes"
         (CITALOPRAM, METHADONE, Severity.CONTRAINDICATED, "CONTRE-INDICATION"),
-        (ARSENIC, CRIZOTINIB, Severity.AVOID, "Association DECONSEILLEE"),
+        (ARSENIC, CRIZOTINIB, Severity.MAJOR, "Association DECONSEILLEE"),
         # "avec la rifampicine" / "avec les autres inducteurs enzymatiques"
         (BICTEGRAVIR, RIFAMPIN, Severity.CONTRAINDICATED, "CONTRE-INDICATION"),
-        (BICTEGRAVIR, CARBAMAZEPINE, Severity.AVOID, "Association DECONSEILLEE"),
+        (BICTEGRAVIR, CARBAMAZEPINE, Severity.MAJOR, "Association DECONSEILLEE"),
         # "CONTRE-INDICATION : entre sacubitril et IEC", then "Association DECONSEILLEE" alone
         (SACUBITRIL, LISINOPRIL, Severity.CONTRAINDICATED, "CONTRE-INDICATION"),
-        (SITAGLIPTIN, LISINOPRIL, Severity.AVOID, "Association DECONSEILLEE"),
+        (SITAGLIPTIN, LISINOPRIL, Severity.MAJOR, "Association DECONSEILLEE"),
     ],
 )
 def test_a_level_naming_its_substances_applies_to_their_pairs_only(kb, a, b, tier, level):

@@ -245,9 +245,8 @@ def test_the_explanation_page_renders_its_charts_without_javascript(
     ]
     assert all(symbols) and len(symbols) == 10
     text = driver.find_element(By.TAG_NAME, "main").text
-    assert (
-        "Known interactions (curated sources)" in text and "not an established interaction" in text
-    )
+    assert "Known interactions (curated sources and reviewed rules)" in text
+    assert "not an established interaction" in text
     screenshot(driver, "explain-warfarin-ibuprofen-no-javascript")
 
 

@@ -94,9 +94,24 @@ def test_combination_product_ingredients_are_not_paired_with_each_other(engine):
     combined = medication_request("197885", rid="s")  # hydrochlorothiazide 12.5 / lisinopril 10
     outcome = engine.evaluate(SIGN, hook_request("order-sign", [combined], current=[]))
     assert outcome.result.pairs == () and outcome.response == {"cards": []}
-    lisinopril = medication_request("29046", rid="n", status="active")  # lisinopril IN
-    outcome = engine.evaluate(SIGN, hook_request("order-sign", [combined], current=[lisinopril]))
-    assert pairs(outcome) == {frozenset({"hydrochlorothiazide", "lisinopril"})}
+    lithium = medication_request("6448", rid="n", status="active")  # lithium IN
+    outcome = engine.evaluate(SIGN, hook_request("order-sign", [combined], current=[lithium]))
+    assert pairs(outcome) == {
+        frozenset({"hydrochlorothiazide", "lithium"}),
+        frozenset({"lisinopril", "lithium"}),
+    }
+
+
+def test_an_intended_combination_sold_as_one_product_makes_no_card_across_orders(engine):
+    """Losartan and hydrochlorothiazide ordered apart: ANSM's precaution (moderate) stands, but
+    the two are sold together (Hyzaar's generic), so it makes no card."""
+    body = hook_request(
+        "order-sign",
+        [medication_request("979492", rid="l")],  # losartan potassium 50 MG Oral Tablet
+        current=[medication_request("310798", rid="h", status="active")],  # HCTZ 25 MG
+    )
+    outcome = engine.evaluate(SIGN, body)
+    assert outcome.response == {"cards": []}
 
 
 def test_stopped_and_entered_in_error_medications_are_not_current(engine):

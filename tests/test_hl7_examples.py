@@ -20,27 +20,39 @@ EXPECTED = {
     "digoxin-cyclosporine-order-select-no-coordination.json": {DIGOXIN_CYCLOSPORINE: "info"},
     "digoxin-cyclosporine-order-sign-coordination.json": {DIGOXIN_CYCLOSPORINE: "info"},
     "digoxin-cyclosporine-order-sign-no-coordination.json": {DIGOXIN_CYCLOSPORINE: "info"},
-    "multi-update-draft-orders-1.json": {WARFARIN_NSAID: "info"},
+    "multi-update-draft-orders-1.json": {WARFARIN_NSAID: "warning"},
     "multi-update-draft-orders-2.json": {DIGOXIN_CYCLOSPORINE: "info"},
-    "multi-update-draft-orders-3.json": {WARFARIN_NSAID: "info"},
-    "multi-update-draft-orders-4.json": {DIGOXIN_CYCLOSPORINE: "info"},
-    "request-digoxin-cyclosporine-scenario-01.json": {DIGOXIN_CYCLOSPORINE: "info"},
+    "multi-update-draft-orders-3.json": {WARFARIN_NSAID: "warning"},
+    # NSAIDs add to cyclosporine's nephrotoxicity (DrugBank; ANSM "à prendre en compte")
+    "multi-update-draft-orders-4.json": {
+        DIGOXIN_CYCLOSPORINE: "info",
+        ("ketorolac", "cyclosporine"): "info",
+    },
+    # ANSM: cyclosporine + furosemide, precaution (creatinine rises without lower clearance)
+    "request-digoxin-cyclosporine-scenario-01.json": {
+        DIGOXIN_CYCLOSPORINE: "info",
+        ("cyclosporine", "furosemide"): "info",
+    },
     "request-digoxin-cyclosporine-scenario-02.json": {DIGOXIN_CYCLOSPORINE: "info"},
     "request-digoxin-cyclosporine-scenario-03.json": {DIGOXIN_CYCLOSPORINE: "info"},
     "request-digoxin-cyclosporine-scenario-04.json": {DIGOXIN_CYCLOSPORINE: "info"},
-    # ANSM grades oral anticoagulant + NSAID "association déconseillée" (avoid -> warning)
+    # Oral anticoagulant + NSAID: ANSM "association déconseillée", HL7 PDDI and the rules: major
+    # (warning); NSAID + systemic corticosteroid: GI bleeding, moderate (info)
     "request-warfarin-nsaid-scenario-01.json": {("warfarin", "diclofenac"): "warning"},
     "request-warfarin-nsaid-scenario-02.json": {("warfarin", "ibuprofen"): "warning"},
-    "request-warfarin-nsaid-scenario-03.json": {("warfarin", "ibuprofen"): "warning"},
+    "request-warfarin-nsaid-scenario-03.json": {
+        ("warfarin", "ibuprofen"): "warning",
+        ("ibuprofen", "dexamethasone"): "info",
+    },
     "request-warfarin-nsaid-scenario-04.json": {("warfarin", "ibuprofen"): "warning"},
     "request-warfarin-nsaid-scenario-05.json": {
         ("warfarin", "ibuprofen"): "warning",
         ("spironolactone", "ibuprofen"): "info",
     },
-    "warfarin-nsaids-order-select-coordination.json": {WARFARIN_NSAID: "info"},
-    "warfarin-nsaids-order-select-no-coordination.json": {WARFARIN_NSAID: "info"},
-    "warfarin-nsaids-order-sign-coordination.json": {WARFARIN_NSAID: "info"},
-    "warfarin-nsaids-order-sign-no-coordination.json": {WARFARIN_NSAID: "info"},
+    "warfarin-nsaids-order-select-coordination.json": {WARFARIN_NSAID: "warning"},
+    "warfarin-nsaids-order-select-no-coordination.json": {WARFARIN_NSAID: "warning"},
+    "warfarin-nsaids-order-sign-coordination.json": {WARFARIN_NSAID: "warning"},
+    "warfarin-nsaids-order-sign-no-coordination.json": {WARFARIN_NSAID: "warning"},
 }
 PDDI_FILES = sorted(p.name for p in (EXAMPLES / "pddi-cds").glob("*.json"))
 LIBRARY_FILES = sorted(p.name for p in (EXAMPLES / "hooks-library").glob("*.json"))
@@ -68,8 +80,9 @@ def test_pddi_example_gives_its_interaction_cards(client, schema_validator, name
     schema_validator("response", response.json)
     cards = response.json["cards"]
     found = {pair_of(c): c["indicator"] for c in cards if c["detail"].startswith("### Known")}
-    for card in cards:  # every pair of these examples is one the model scores
-        if card["detail"].startswith("### Known"):
+    guide_pairs = {frozenset(WARFARIN_NSAID), frozenset(DIGOXIN_CYCLOSPORINE)}
+    for card in cards:  # the guide's pairs are ones the model scores and flags
+        if card["detail"].startswith("### Known") and pair_of(card) in guide_pairs:
             assert "### Predicted by model deside-" in card["detail"], card["summary"]
     assert found == {frozenset(pair): indicator for pair, indicator in EXPECTED[name].items()}
     assert all(c["uuid"] and len(c["summary"]) < 140 for c in cards)

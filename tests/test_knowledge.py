@@ -201,6 +201,7 @@ def test_metadata_names_every_source_with_its_licence(kb):
         "ONC-NI-2013",
         "CredibleMeds",
         "DDI-CDS-rules",
+        "RxNorm-combinations",
     }
     for source in kb.sources.values():
         assert source.label and source.citation and source.url and source.licence

@@ -185,7 +185,7 @@ def test_the_explanation_page_shows_both_evidences_apart_with_charts(client):
     assert all(a["role"] == "img" and a["aria-labelledby"] for a in charts.values())
     assert len(page.all("rect")) == 20  # 10 side effects, 10 genes
     text = page.plain
-    curated = text.index("Known interactions (curated sources)")
+    curated = text.index("Known interactions (curated sources and reviewed rules)")
     predicted = text.index("Predicted by the model deside-")
     assert curated < predicted
     assert "ANSM" in text[curated:predicted] and "Bleeding" in text[predicted:]
@@ -210,7 +210,7 @@ def test_a_drug_the_model_cannot_score_still_gets_its_curated_page(client):
     assert response.status_code == 200
     text = Page(response.text).plain
     assert "No prediction: adalimumab is not scored by the model" in text
-    assert "Known interactions (curated sources)" in text
+    assert "Known interactions (curated sources and reviewed rules)" in text
     assert client.get(f"/explain?a={WARFARIN}&b={ADALIMUMAB}").status_code == 404  # JSON
 
 

@@ -8,13 +8,13 @@ from cds_service.config import Settings
 from cds_service.medication import Ingredient
 from cds_service.model_predictions import ModelDrugMatcher, load_predictor
 from cds_service.prediction_cards import MODEL_LABEL
-from cds_service.services import service_by_id
 from cds_service.predictions import (
     ModelDrug,
     PairPrediction,
     PredictedEffect,
     PredictionPolicy,
 )
+from cds_service.services import service_by_id
 from cds_service.web import create_app
 from tests.conftest import order_sign_by_codes
 

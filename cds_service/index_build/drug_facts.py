@@ -10,9 +10,12 @@ import sqlite3
 from collections import defaultdict
 from pathlib import Path
 
+from cds_service.codes import normalize_name, without_salt
 from cds_service.drug_index import DrugIndex
 
 PROTEINS_FILE = "drug-vocabulary/drugbank-4.2-dhimmel/data/proteins.tsv"
+WHO_ATC_FOLDER = "drug-vocabulary/who-atc-2026"
+SUBSTANCE_NAME_KINDS = ("ingredient", "synonym")
 # Gene symbols a rule table may name, by the UniProt accession proteins.tsv uses.
 UNIPROT_BY_GENE: dict[str, str] = {
     "CYP3A4": "P08684",
@@ -27,16 +30,47 @@ UNIPROT_BY_GENE: dict[str, str] = {
 GENE_BY_UNIPROT = {uniprot: gene for gene, uniprot in UNIPROT_BY_GENE.items()}
 
 
+def who_atc_names(data_dir: Path) -> dict[str, str]:
+    """WHO ATC code → its name, every level."""
+    names: dict[str, str] = {}
+    for path in sorted((data_dir / WHO_ATC_FOLDER).glob("*.csv")):
+        with path.open(encoding="utf-8", newline="") as handle:
+            for row in csv.DictReader(handle):
+                names[row["atc_code"].strip()] = row["atc_name"].strip()
+    return names
+
+
 class DrugFacts:
+    """ATC codes are kept only where the WHO table names the code after the ingredient: the
+    cross-references carry errors (DrugBank 4.2 gives loratadine lisinopril's C09AA03 and
+    hydrochlorothiazide the aliskiren combination's C09XA52), and a wrong code would put a drug
+    in a class rule it does not belong to. `dropped_atc` lists what was refused."""
+
     def __init__(self, drug_index: DrugIndex, data_dir: Path) -> None:
         with sqlite3.connect(f"file:{drug_index.path}?mode=ro", uri=True) as db:
             rows = db.execute("SELECT rxcui, name, atc_codes FROM ingredient").fetchall()
+            known_names = db.execute(
+                "SELECT n.normalized, ci.ingredient_rxcui FROM name n "
+                "JOIN concept_ingredient ci ON ci.rxcui = n.rxcui "
+                "WHERE n.kind IN (?, ?)",
+                SUBSTANCE_NAME_KINDS,
+            ).fetchall()
         self.names: dict[str, str] = {rxcui: name for rxcui, name, _ in rows}
-        self.atc: dict[str, tuple[str, ...]] = {
-            rxcui: tuple(sorted({c.strip() for c in codes.replace("|", ",").split(",") if c}))
-            for rxcui, _, codes in rows
-            if codes
-        }
+        synonyms: dict[str, set[str]] = defaultdict(set)
+        for normalized, rxcui in known_names:
+            synonyms[rxcui].update({normalized, without_salt(normalized)})
+        for rxcui, name in self.names.items():
+            synonyms[rxcui].update({normalize_name(name), without_salt(name)})
+        who = who_atc_names(data_dir)
+        self.atc: dict[str, tuple[str, ...]] = {}
+        self.dropped_atc: dict[str, tuple[str, ...]] = {}
+        for rxcui, _, codes in rows:
+            given = sorted({c.strip() for c in (codes or "").replace("|", ",").split(",") if c})
+            kept = [c for c in given if _names_the_drug(who.get(c), synonyms[rxcui])]
+            if kept:
+                self.atc[rxcui] = tuple(kept)
+            if len(kept) < len(given):
+                self.dropped_atc[rxcui] = tuple(c for c in given if c not in kept)
         self.actions: dict[str, set[tuple[str, str]]] = defaultdict(set)
         with (data_dir / PROTEINS_FILE).open(encoding="utf-8", newline="") as handle:
             for row in csv.DictReader(handle, delimiter="\t"):
@@ -75,3 +109,10 @@ class DrugFacts:
             if hits:
                 found[rxcui] = "DrugBank 4.2: " + ", ".join(hits)
         return found
+
+
+def _names_the_drug(who_name: str | None, synonyms: set[str]) -> bool:
+    """Whether a level-5 WHO name is one of the ingredient's names (salt words aside)."""
+    if who_name is None:
+        return False
+    return bool({normalize_name(who_name), without_salt(who_name)} & synonyms)

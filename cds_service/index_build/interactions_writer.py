@@ -35,7 +35,12 @@ from cds_service.index_build.pharmacology import Group
 from cds_service.index_build.source_classes import ClassWidener
 from cds_service.index_build.sqlite_writer import digest_files, write_sqlite
 from cds_service.index_build.statements import PairRow, Statement
-from cds_service.knowledge import DDI_SOURCE_ID, DEFAULT_KNOWLEDGE_PATH, SCHEMA
+from cds_service.knowledge import (
+    COMBINATIONS_SOURCE_ID,
+    DDI_SOURCE_ID,
+    DEFAULT_KNOWLEDGE_PATH,
+    SCHEMA,
+)
 from cds_service.severity import Severity
 
 BUILDER_VERSION = "interactions/2"
@@ -80,6 +85,16 @@ SOURCES: list[dict[str, str]] = [
     *onc.SOURCES,
     crediblemeds.SOURCE,
     {
+        "id": COMBINATIONS_SOURCE_ID,
+        "label": "RxNorm combination products (US)",
+        "citation": (
+            "RxNorm Current Prescribable Content 2025-10-06 and RxTerms 2023-04 (U.S. National "
+            "Library of Medicine): clinical drugs and packs that hold both ingredients."
+        ),
+        "url": "https://www.nlm.nih.gov/research/umls/rxnorm/",
+        "licence": "Public domain; courtesy of the U.S. National Library of Medicine",
+    },
+    {
         "id": pharmacology.RULES_SOURCE_ID,
         "label": "DDI CDS reviewed rules (US labelling, curated lists, pharmacology)",
         "citation": (
@@ -116,6 +131,45 @@ class KnowledgeKeys:
 
     def rows(self) -> list[tuple[int, int, str]]:
         return sorted((int(r), int(m), basis) for r, (m, basis) in self._moieties.items())
+
+
+# Vaccines and multivitamins hold dozens of antigens or nutrients: not what a prescriber combines
+MAX_COMBINATION_INGREDIENTS = 4
+
+
+def combination_pairs(drug_index: DrugIndex, key: KnowledgeKeys) -> dict[tuple[int, int], str]:
+    """Ingredient pairs sold together as one US product (clinical drug or pack), with the
+    product of shortest name (then lowest RXCUI) as the example a card names."""
+    with sqlite3.connect(f"file:{drug_index.path}?mode=ro", uri=True) as db:
+        rows = db.execute(
+            "SELECT c.rxcui, c.tty, c.name, ci.ingredient_rxcui FROM concept c "
+            "JOIN concept_ingredient ci ON ci.rxcui = c.rxcui "
+            "WHERE c.tty IN ('SCD', 'GPCK', 'BPCK')"
+        ).fetchall()
+    products: dict[str, tuple[str, set[int]]] = {}
+    for rxcui, tty, name, ingredient in rows:
+        # A pack's name lists every tablet (hundreds of characters): named by its code
+        label = name if tty == "SCD" else f"the RxNorm pack {rxcui}"
+        products.setdefault(rxcui, (label, set()))[1].add(int(key(ingredient)))
+    found: dict[tuple[int, int], str] = {}
+    for rxcui in sorted(products, key=int):
+        name, ingredients = products[rxcui]
+        if len(ingredients) > MAX_COMBINATION_INGREDIENTS:
+            continue
+        for a in ingredients:
+            for b in ingredients:
+                shorter = (a, b) not in found or _shorter(name, found[(a, b)])
+                if a < b and shorter:
+                    found[(a, b)] = name
+    return found
+
+
+def _shorter(name: str, than: str) -> bool:
+    """A clinical drug's name before a pack's code; then the shorter name."""
+    return (name.startswith("the RxNorm pack"), len(name)) < (
+        than.startswith("the RxNorm pack"),
+        len(than),
+    )
 
 
 def _rekeyed(
@@ -157,14 +211,19 @@ def build_interactions(
     )
     if resolution.problems:
         raise ValueError(
-            "pharmacology tables: " + "; ".join(resolution.problems[:20])
-            + (f" (and {len(resolution.problems) - 20} more)" if len(resolution.problems) > 20
-               else "")
+            "pharmacology tables: "
+            + "; ".join(resolution.problems[:20])
+            + (
+                f" (and {len(resolution.problems) - 20} more)"
+                if len(resolution.problems) > 20
+                else ""
+            )
         )
     rule_rows = pharmacology.compile_rules(tables, resolution, resolver)
     ddi_result = drugbank_ddi.compile_drugbank_ddi(data_dir, drug_index)
 
     key = KnowledgeKeys(drug_index)
+    combinations = combination_pairs(drug_index, key)
     hl7_rows = [
         PairRow(low, high, statement, True) for (low, high), statement in hl7_records.items()
     ]
@@ -193,9 +252,11 @@ def build_interactions(
         for group_id in sorted(used_groups)
         for rxcui, membership in sorted(groups[group_id].members.items())
     }
-    rxcuis = {r for low, high, _, _ in curated for r in (low, high)} | {
-        r for row in ddi_rows for r in row[:2]
-    } | {r for _, r in member_rows}
+    rxcuis = (
+        {r for low, high, _, _ in curated for r in (low, high)}
+        | {r for row in ddi_rows for r in row[:2]}
+        | {r for _, r in member_rows}
+    )
     key_rows = key.rows()
     rxcuis |= {r for row in key_rows for r in row[:2]}
 
@@ -222,9 +283,7 @@ def build_interactions(
         {
             "ingredient": [(rxcui, _name(drug_index, rxcui)) for rxcui in rxcuis],
             "ingredient_key": key_rows,
-            "drug_group": [
-                (group_id, groups[group_id].label) for group_id in sorted(used_groups)
-            ],
+            "drug_group": [(group_id, groups[group_id].label) for group_id in sorted(used_groups)],
             "group_member": [
                 (group_id, rxcui, basis, note)
                 for (group_id, rxcui), (basis, note) in member_rows.items()
@@ -239,8 +298,9 @@ def build_interactions(
                 for number, template in sorted(ddi_result.templates.items())
             ],
             "ddi_pair": ddi_rows,
-            "reference": [
-                (ref.id, ref.citation, ref.url) for ref in tables.references.values()
+            "reference": [(ref.id, ref.citation, ref.url) for ref in tables.references.values()],
+            "combination_pair": [
+                (low, high, product) for (low, high), product in combinations.items()
             ],
         },
         meta,
@@ -256,6 +316,7 @@ def build_interactions(
         "pairs_per_rule": dict(sorted(Counter(r.statement.rule for r in rule_rows).items())),
     }
     report["salt_keys"] = len(key_rows)
+    report["combination_pairs"] = len(combinations)
     report["unmapped_other_sources"] = {
         "names": len(log.names),
         "examples": log.examples(),

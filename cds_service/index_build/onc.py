@@ -91,8 +91,7 @@ HP_TEXT: dict[str, tuple[str, str, str, str]] = {
     ),
     "4": (
         "Atazanavir absorption falls sharply: loss of HIV suppression and resistance",
-        "Atazanavir needs gastric acid to dissolve; proton-pump inhibitors suppress it for "
-        "a day",
+        "Atazanavir needs gastric acid to dissolve; proton-pump inhibitors suppress it for a day",
         "Avoid. Treatment-experienced patients: do not co-administer. If acid suppression is "
         "needed, use an H2-receptor antagonist at the times the atazanavir label allows, or "
         "an antacid 2 hours after atazanavir.",
@@ -110,8 +109,7 @@ HP_TEXT: dict[str, tuple[str, str, str, str]] = {
     "8": (
         "Serotonin syndrome: agitation, hyperthermia, clonus, autonomic instability; deaths "
         "reported",
-        "MAO inhibition and serotonin reuptake inhibition together flood synapses with "
-        "serotonin",
+        "MAO inhibition and serotonin reuptake inhibition together flood synapses with serotonin",
         "Contraindicated. Allow 14 days between stopping an MAO inhibitor and starting the "
         "antidepressant (5 weeks after fluoxetine the other way round).",
         "",
@@ -235,8 +233,11 @@ def read_hp_table(path: Path) -> list[OncInteraction]:
         cells = [*row, "", "", "", "", ""][:5]
         if cells[0]:
             interactions.append(
-                OncInteraction(cells[0], OncSide(_label(cells[1]) or cells[2]),
-                               OncSide(_label(cells[3]) or cells[4]))
+                OncInteraction(
+                    cells[0],
+                    OncSide(_label(cells[1]) or cells[2]),
+                    OncSide(_label(cells[3]) or cells[4]),
+                )
             )
         if not interactions:
             continue

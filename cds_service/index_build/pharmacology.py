@@ -366,8 +366,9 @@ def resolve(
 
 
 def rule_statement(rule: RuleRow, groups: dict[str, Group]) -> Statement:
-    labels = [groups[side].label if side in groups else side for side in (rule.group_a,
-                                                                          rule.group_b)]
+    labels = [
+        groups[side].label if side in groups else side for side in (rule.group_a, rule.group_b)
+    ]
     return Statement(
         source=RULES_SOURCE_ID,
         editions=RULES_SOURCE_ID,

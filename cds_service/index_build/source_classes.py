@@ -47,9 +47,10 @@ def read_class_atc(folder: Path = TABLES_DIR) -> dict[tuple[str, str], ClassAtc]
             if not row["atc"]:
                 continue
             key = (row["source"].strip(), normalize_name(row["class"]))
-            if key in found:
+            mapping = ClassAtc(_split(row["atc"]), _split(row["atc_exclude"]))
+            if found.get(key, mapping) != mapping:  # names equal once normalised must agree
                 raise ValueError(f"{path.name}:{number}: class {row['class']!r} mapped twice")
-            found[key] = ClassAtc(_split(row["atc"]), _split(row["atc_exclude"]))
+            found[key] = mapping
     return found
 
 
