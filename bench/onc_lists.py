@@ -7,9 +7,15 @@ the ONC non-interruptive list (Phansalkar 2013) whose two drugs have a US produc
 becomes a real RxNorm product code (a single-ingredient SCD, `bench/products.py`), the first
 as a draft order and the second as an active medication in prefetch, in one order-sign call
 through the engine in process. Reported: the share of pairs that get an interaction card and
-the share whose card interrupts (critical or warning). Goals (issue 18): high-priority ≥ 98%
-interruptive; non-interruptive ≤ 5% interruptive. The model is off here: it never changes an
-indicator (cds_service.cards), and model-only cards are off by default.
+the share whose card interrupts (critical or warning), read off the cards themselves. Goals
+(issue 18): high-priority ≥ 98% interruptive; non-interruptive ≤ 5% interruptive. The model is
+off here: it never changes an indicator (cds_service.cards), and model-only cards are off by
+default.
+
+The same product pairs can be put to an earlier build of the service, to measure before and
+after: `--save pairs.json` writes them; in a checkout of the earlier commit (with this file
+and bench/products.py copied into its bench/), `python bench/onc_lists.py --from pairs.json`
+measures it (it needs no module of the newer service to read the pairs).
 """
 
 from __future__ import annotations
@@ -25,7 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 from bench.products import ProductPicker
 from cds_service.config import Settings
 from cds_service.drug_index import DrugIndex
-from cds_service.index_build import onc
 from cds_service.services import service_by_id
 from cds_service.web import create_app, runtime
 
@@ -62,32 +67,42 @@ def sign_body(draft: str, current: str) -> dict:
     }  # fmt: skip
 
 
-def measure(pairs: list[tuple[str, str]], picker: ProductPicker) -> dict:
-    """pairs: (ingredient A, ingredient B) RXCUIs."""
+ProductPair = tuple[str, str, str, str]  # (code a, name a, code b, name b)
+
+
+def measure(pairs: list[ProductPair]) -> dict:
+    """Each pair as one order-sign call; a card about an interaction opens "### Known"."""
     engine = runtime().engine
-    carded = interrupted = with_products = 0
-    misses: list[str] = []
-    for a, b in pairs:
-        product_a, product_b = picker.product(a), picker.product(b)
-        if product_a is None or product_b is None:
-            continue
-        with_products += 1
-        outcome = engine.evaluate(SIGN, sign_body(product_a[0], product_b[0]))
-        found = [p for p in outcome.result.pairs if p.interactions] if outcome.result else []
-        if found:
-            carded += 1
-        if any(p.grade.interrupts for p in found):
+    carded = interrupted = 0
+    not_interrupting: list[str] = []
+    for code_a, name_a, code_b, name_b in pairs:
+        cards = engine.evaluate(SIGN, sign_body(code_a, code_b)).response["cards"]
+        about = [c for c in cards if c["detail"].startswith("### Known interaction")]
+        carded += bool(about)
+        if any(c["indicator"] in ("critical", "warning") for c in about):
             interrupted += 1
         else:
-            misses.append(f"{product_a[1]} + {product_b[1]}")
+            not_interrupting.append(f"{name_a} + {name_b}")
+    total = len(pairs)
     return {
-        "pairs_with_us_products": with_products,
+        "pairs_with_us_products": total,
         "carded": carded,
         "interruptive": interrupted,
-        "carded_share": round(carded / with_products, 4) if with_products else None,
-        "interruptive_share": round(interrupted / with_products, 4) if with_products else None,
-        "not_interruptive_examples": misses[:40],
+        "carded_share": round(carded / total, 4) if total else None,
+        "interruptive_share": round(interrupted / total, 4) if total else None,
+        "not_interrupting_examples": not_interrupting[:40],
     }
+
+
+def product_pairs(
+    ingredient_pairs: list[tuple[str, str]], picker: ProductPicker
+) -> list[ProductPair]:
+    found = []
+    for a, b in ingredient_pairs:
+        product_a, product_b = picker.product(a), picker.product(b)
+        if product_a is not None and product_b is not None:
+            found.append((product_a[0], product_a[1], product_b[0], product_b[1]))
+    return found
 
 
 def ingredient_pairs(
@@ -102,30 +117,39 @@ def ingredient_pairs(
     return sorted(found)
 
 
+def onc_product_pairs(data: Path, index: DrugIndex) -> dict[str, list[ProductPair]]:
+    from cds_service.index_build import onc
+
+    picker = ProductPicker(index)
+    high = [(a, b) for _, a, _, b in onc._drugbank_pairs(data / onc.HP_FOLDER / onc.HP_PAIRS)]
+    low = [(cells[3], cells[8]) for cells in onc._ni_rows(data)]
+    return {
+        "onc_high_priority": product_pairs(ingredient_pairs(index, high), picker),
+        "onc_non_interruptive": product_pairs(ingredient_pairs(index, low), picker),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--json", type=Path, help="write the figures here too")
+    parser.add_argument("--save", type=Path, help="write the product pairs measured here")
+    parser.add_argument("--from", dest="source", type=Path, help="measure these pairs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         app = create_app(
             Settings(auth_disabled=True, data_dir=Path(tmp), model_enabled=False, redis_url="")
         )
         with app.app_context():
-            index = runtime().index
-            picker = ProductPicker(index)
-            high = [
-                (db_a, db_b)
-                for _, db_a, _, db_b in onc._drugbank_pairs(
-                    args.data / onc.HP_FOLDER / onc.HP_PAIRS
-                )
-            ]
-            low = [(cells[3], cells[8]) for cells in onc._ni_rows(args.data)]
-            report = {
-                "knowledge": runtime().knowledge.version,
-                "onc_high_priority": measure(ingredient_pairs(index, high), picker),
-                "onc_non_interruptive": measure(ingredient_pairs(index, low), picker),
-            }
+            if args.source:
+                lists = json.loads(args.source.read_text())
+            else:
+                lists = onc_product_pairs(args.data, runtime().index)
+            if args.save:
+                args.save.write_text(json.dumps(lists) + "\n")
+            report: dict[str, object] = {"knowledge": runtime().knowledge.version}
+            for name, pairs in lists.items():
+                report[name] = measure([tuple(p) for p in pairs])
     print(json.dumps(report, indent=2))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")

@@ -197,14 +197,16 @@ def _override_reasons() -> list[dict]:
 
 def unmapped_card(medications: Iterable[PrescribedMedication], options: CardOptions) -> dict:
     lines = [
-        "These medications could not be mapped to ingredients, so they were **not checked** for "
-        "interactions. Check them by other means.",
+        "These medications could not be mapped to ingredients, wholly or in part, so what could "
+        "not be mapped was **not checked** for interactions. Check it by other means.",
         "",
     ]
     labels = []
     for medication in medications:
         labels.append(medication.label)
-        reasons = "; ".join(medication.mapping.unmapped_reasons) or "no reason recorded"
+        mapping = medication.mapping
+        why = mapping.unchecked if mapping.is_mapped else mapping.unmapped_reasons
+        reasons = "; ".join(why) or "no reason recorded"
         lines.append(
             f"- *{escape(medication.label)}* ({medication.role.value}"
             f"{', ' + escape(medication.reference) if medication.reference else ''}): "
@@ -396,9 +398,14 @@ def _mapping_line(medication: PrescribedMedication, rxcuis: set[str]) -> str:
         if item.ingredient.rxcui not in rxcuis:
             continue
         first = item.trail[0]
+        salt = (
+            f" = salt of {escape(item.moiety.name)} (RxNorm {item.moiety.rxcui})"
+            if item.moiety is not None
+            else ""
+        )
         steps.append(
             f"{_system_name(first.system)} {escape(first.code)} ({escape(first.detail)}) → "
-            f"ingredient {escape(item.ingredient.name)} (RxNorm {item.ingredient.rxcui}); "
+            f"ingredient {escape(item.ingredient.name)} (RxNorm {item.ingredient.rxcui}){salt}; "
             f"confidence: {item.confidence.value}"
         )
     return f"- *{escape(medication.label)}*, {where}, read as {medication.read_as}: " + "; ".join(

@@ -14,11 +14,18 @@ import time
 from collections.abc import Sequence
 from itertools import combinations
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cds_service.codes import NDC_SYSTEMS, RXNORM_SYSTEMS
 from cds_service.drug_index import DATA_DIR, DrugIndex
 from cds_service.mapping import MedicationMapper
 from cds_service.medication import MedicationMapping
+from cds_service.suggestions import describe, suggester_for
+
+if TYPE_CHECKING:
+    from cds_service.evidence import KnownInteraction
+    from cds_service.knowledge import KnowledgeBase
+from cds_service.overrides import OverridesError
 
 RXNORM = min(RXNORM_SYSTEMS)
 NDC = min(NDC_SYSTEMS)
@@ -38,12 +45,26 @@ def concept_for_argument(argument: str) -> dict:
     return {"text": text}
 
 
-def _print_mapping(argument: str, mapping: MedicationMapping) -> None:
+# `ddi-cds check` exit statuses: a script must never read an incomplete check as an all-clear.
+EXIT_CHECKED = 0  # every medication was mapped and every pair checked (interaction or not)
+EXIT_INCOMPLETE = 1  # a medication could not be mapped, or fewer than two were given
+EXIT_USAGE = 2  # bad arguments or a missing data file (argparse uses 2 as well)
+CHECK_EPILOG = f"""exit status:
+  {EXIT_CHECKED}  every medication was mapped and every pair checked, whether or not an
+     interaction was found
+  {EXIT_INCOMPLETE}  the check is incomplete: a medication could not be mapped (it is named, with
+     why and the nearest known names), or fewer than two medications were given
+  {EXIT_USAGE}  bad arguments, or a data file is missing"""
+
+
+def _print_mapping(argument: str, mapping: MedicationMapping, suggestions: str = "") -> None:
     print(f"{argument}:")
     if not mapping.is_mapped:
         print("  NOT MAPPED — it cannot be checked:")
         for reason in mapping.unmapped_reasons:
             print(f"    - {reason}")
+        if suggestions:
+            print(f"    did you mean: {suggestions}?")
         return
     for item in mapping.ingredients:
         ing = item.ingredient
@@ -61,40 +82,91 @@ def _print_mapping(argument: str, mapping: MedicationMapping) -> None:
         print(f"  note: {note}")
 
 
+def _print_interactions(
+    knowledge: KnowledgeBase, mappings: list[tuple[str, MedicationMapping]]
+) -> bool:
+    """Print each interacting pair of the mapped medications: its grade on the one scale
+    (as the hook grades it, cds_service.grading), why, then every source with its own grade.
+    True if any pair would make a card."""
+    from cds_service.grading import grade_pair
+    from cds_service.severity import DEFAULT_MIN_CARD_SEVERITY
+
+    found_any = False
+    for (name_a, a), (name_b, b) in combinations(mappings, 2):
+        for rxcui_a in a.ingredient_rxcuis:
+            for rxcui_b in b.ingredient_rxcuis:
+                records = knowledge.interactions_for([rxcui_a], [rxcui_b])
+                grade = grade_pair(records)
+                if grade.severity is None:
+                    continue
+                shown = not DEFAULT_MIN_CARD_SEVERITY.is_more_severe_than(grade.severity)
+                found_any = found_any or shown
+                indicator = grade.indicator.value if grade.indicator and shown else "no card"
+                first = records[0]
+                print(
+                    f"[{grade.severity.value.upper()}] {name_a} + {name_b}: {first.name_a} + "
+                    f"{first.name_b} ({indicator})"
+                )
+                for reason in grade.reasons:
+                    print(f"    why: {reason}")
+                for record in records:
+                    _print_record(record)
+    return found_any
+
+
+def _print_record(record: KnownInteraction) -> None:
+    own = record.severity.value if record.severity else "not graded"
+    rule = f", rule {record.rule}" if record.rule else ""
+    print(f"  - {record.source_label}{rule}: {record.source_severity} (grade: {own})")
+    for label, text in (
+        ("consequence", record.consequence),
+        ("mechanism", record.mechanism),
+        ("management", record.management),
+        ("via class", record.via),
+        ("class membership", "; ".join(j for j in (record.joined_a, record.joined_b) if j)),
+        ("references", "; ".join(record.references)),
+    ):
+        if text:
+            print(f"      {label}: {text}")
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     index = DrugIndex(args.index) if args.index else DrugIndex()
     from cds_service.knowledge import KnowledgeBase
 
     knowledge = KnowledgeBase(args.knowledge) if args.knowledge else KnowledgeBase()
-    if not args.drugs:
-        print(f"ddi-cds: drug index {index.version}, interaction knowledge {knowledge.version}.")
-        print("The CDS Hooks web service is not built yet; try `ddi-cds check warfarin ibuprofen`.")
-        return 0
     mapper = MedicationMapper(index)
     mappings = [(arg, mapper.map_concept(concept_for_argument(arg))) for arg in args.drugs]
+    unmapped = [(arg, mapping) for arg, mapping in mappings if not mapping.is_mapped]
+    suggested = {arg: describe(suggester_for(mapper).suggest(arg)) for arg, _m in unmapped}
     for argument, mapping in mappings:
-        _print_mapping(argument, mapping)
+        _print_mapping(argument, mapping, suggested.get(argument, ""))
+    if len(mappings) < 2:
+        print(f"ddi-cds: drug index {index.version}, interaction knowledge {knowledge.version}.")
+        print(
+            f"Nothing was checked: give two or more medications to check them against each "
+            f"other (got {len(mappings)}), e.g. `ddi-cds check warfarin ibuprofen`."
+        )
+        return EXIT_INCOMPLETE
     print()
-    found_any = False
-    for (name_a, a), (name_b, b) in combinations(mappings, 2):
-        for hit in knowledge.interactions_for(a.ingredient_rxcuis, b.ingredient_rxcuis):
-            found_any = True
-            print(
-                f"[{hit.severity.upper()}] {name_a} + {name_b}: {hit.name_a} + "
-                f"{hit.name_b} — {hit.source_label} ({hit.source_severity})"
-            )
-            for label, text in (
-                ("consequence", hit.consequence),
-                ("mechanism", hit.mechanism),
-                ("management", hit.management),
-                ("via class", hit.via),
-                ("citation", hit.citation),
-            ):
-                if text:
-                    print(f"    {label}: {text}")
+    found_any = _print_interactions(knowledge, [(a, m) for a, m in mappings if m.is_mapped])
+    if unmapped:
+        print(
+            f"CHECK INCOMPLETE: {len(unmapped)} of {len(mappings)} medications could not be "
+            "mapped, so nothing is known about their interactions:"
+        )
+        for argument, mapping in unmapped:
+            why = "; ".join(mapping.unmapped_reasons) or "no reason recorded"
+            hint = f" Did you mean: {suggested[argument]}?" if suggested.get(argument) else ""
+            print(f"  - {argument}: {why}.{hint}")
+        print("Absence of a warning above is NOT an all-clear for these medications.")
+        return EXIT_INCOMPLETE
     if not found_any:
-        print("No known interaction between these medications in the curated sources.")
-    return 0
+        print(
+            "No interaction between these medications that would make a card "
+            "(curated sources and the reviewed rules)."
+        )
+    return EXIT_CHECKED
 
 
 def cmd_build_index(args: argparse.Namespace) -> int:
@@ -149,6 +221,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if settings.overrides_file:  # a malformed file stops here, before any worker starts
+        from cds_service.knowledge import KnowledgeBase
+        from cds_service.site_overrides import load_site_overrides
+
+        load_site_overrides(settings.overrides_file, DrugIndex(), KnowledgeBase())
     if args.production:  # before the web layer is imported: it sets up multi-process metrics
         from cds_service.production import serve
 
@@ -216,7 +293,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve with gunicorn: a worker per core (DDI_CDS_WORKERS), app preloaded",
     )
     serve.set_defaults(func=cmd_serve)
-    check = commands.add_parser("check", help="map medications and list known interactions")
+    check = commands.add_parser(
+        "check",
+        help="map medications and list known interactions",
+        description="Map each medication to its ingredients and list the known interactions "
+        "between every pair. An incomplete check is said, never shown as an all-clear.",
+        epilog=CHECK_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     check.add_argument("drugs", nargs="*", help="names, RXCUIs, NDCs (or rxnorm:/ndc: prefixed)")
     check.add_argument("--index", help="drug index file (default: the bundled one)")
     check.add_argument("--knowledge", help="interaction knowledge file (default: bundled)")
@@ -260,6 +344,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, OverridesError) as error:
         print(f"ddi-cds: {error}", file=sys.stderr)
         return 2

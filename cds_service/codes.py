@@ -176,3 +176,67 @@ def without_salt(name: str) -> str:
     while len(words) > 1 and words[-1] in SALT_WORDS:
         words.pop()
     return " ".join(words)
+
+
+def bracketed_brand(name: str) -> str | None:
+    """ "... Oral Tablet [Eliquis]" -> "Eliquis": the brand RxNorm writes after a branded
+    drug or pack; None for a generic name."""
+    text = name.rstrip()
+    if not text.endswith("]") or " [" not in text:
+        return None
+    return text[text.rindex(" [") + 2 : -1].strip() or None
+
+
+# Words RxNorm appends to a pack's brand that say how it is packed, not what it is.
+_PACK_WORDS = frozenset({"pack", "pak", "kit", "dose", "therapy", "taper", "day"})
+
+
+def pack_brand_stem(brand: str) -> str | None:
+    """ "Paxlovid 150 MG /100 MG Dose Pack" -> "Paxlovid": a branded pack's name without its
+    strengths, day counts and packing words; None when nothing of a name is left.
+
+    RxNorm names a branded pack by its brand plus what distinguishes the pack ("Paxlovid 5-Day",
+    "Junel Fe 1/20 28 Day"); prescribers say the brand alone.
+    """
+    words: list[str] = []
+    for word in brand.split():
+        if word[:1].isdigit() or word.startswith("("):
+            break
+        words.append(word)
+    while words and words[-1].lower().strip("-") in _PACK_WORDS:
+        words.pop()
+    stem = " ".join(words)
+    return stem if normalize_name(stem) else None
+
+
+_PACK_COMPONENT = re.compile(r"[0-9]+ (?:\([^()]*\) )?\((?P<name>.+)\)")
+
+
+def split_top_level(text: str, separator: str) -> list[str]:
+    """Split where `separator` stands outside brackets and double quotes; parts stripped of
+    spaces and quotes, empty ones dropped."""
+    parts, depth, quoted, start = [], 0, False, 0
+    for at, char in enumerate(text):
+        if char == '"':
+            quoted = not quoted
+        elif not quoted:
+            depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and not quoted and text.startswith(separator, at):
+            parts.append(text[start:at])
+            start = at + len(separator)
+    parts.append(text[start:])
+    return [part.strip().strip('"').strip() for part in parts if part.strip().strip('"')]
+
+
+def pack_component_names(name: str) -> tuple[str, ...]:
+    """The clinical drugs in an RxNorm pack's name, or () if the name is not a pack's.
+
+    "{20 (nirmatrelvir 150 MG Oral Tablet) / 10 (ritonavir 100 MG Oral Tablet) } Pack
+    [Paxlovid 5-Day]" -> the two tablets. A component may carry its volume first:
+    "2 (480 ML) (magnesium sulfate ... Oral Solution)".
+    """
+    if not name.startswith("{") or "}" not in name:
+        return ()
+    parts = split_top_level(name[1 : name.rindex("}")], " / ")
+    names = [_PACK_COMPONENT.fullmatch(part) for part in parts]
+    return () if not names or None in names else tuple(m["name"].strip() for m in names if m)

@@ -27,7 +27,8 @@ CREATE TABLE ingredient (
     smiles TEXT,
     inchikey TEXT,
     structure_source TEXT,
-    atc_codes TEXT
+    atc_codes TEXT,  -- "|"-separated ATC codes
+    atc_source TEXT  -- drugbank-4.2, pharmgkb-2023 or who-atc-2026:<how it matched>
 ) WITHOUT ROWID;
 CREATE TABLE concept (
     rxcui TEXT PRIMARY KEY,
@@ -62,7 +63,19 @@ CREATE TABLE model_drug (
     ingredient_rxcui TEXT,
     how TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE ingredient_moiety (
+    rxcui TEXT PRIMARY KEY,
+    moiety_rxcui TEXT NOT NULL,
+    basis TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE pack_component (
+    pack_rxcui TEXT NOT NULL,
+    component TEXT NOT NULL,
+    ingredient_rxcuis TEXT NOT NULL,  -- space-separated; empty when no ingredient is known
+    PRIMARY KEY (pack_rxcui, component)
+) WITHOUT ROWID;
 CREATE INDEX concept_ingredient_by_ingredient ON concept_ingredient (ingredient_rxcui);
+CREATE INDEX ingredient_moiety_by_moiety ON ingredient_moiety (moiety_rxcui);
 CREATE INDEX drugbank_by_ingredient ON drugbank_ingredient (ingredient_rxcui);
 """
 
@@ -143,6 +156,43 @@ class DrugIndex:
                 "SELECT ingredient_rxcui FROM drugbank_ingredient WHERE drugbank_id = ? "
                 "ORDER BY ingredient_rxcui",
                 (drugbank_id,),
+            )
+        ]
+
+    def moiety(self, rxcui: str) -> tuple[str, str] | None:
+        """(base moiety RXCUI, basis) for a salt ingredient (lithium carbonate -> lithium),
+        None for any other ingredient."""
+        row = self._db.execute(
+            "SELECT moiety_rxcui, basis FROM ingredient_moiety WHERE rxcui = ?", (rxcui,)
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def salts_of(self, moiety_rxcui: str) -> list[str]:
+        """The salt ingredient RXCUIs whose base moiety this is, sorted."""
+        rows = self._db.execute(
+            "SELECT rxcui FROM ingredient_moiety WHERE moiety_rxcui = ?", (moiety_rxcui,)
+        ).fetchall()
+        return sorted(r[0] for r in rows)
+
+    def pack_components(self, rxcui: str) -> list[tuple[str, tuple[str, ...]]]:
+        """(component drug name, its ingredient RXCUIs) of a GPCK/BPCK, () where none is known;
+        an empty list for anything that is not a pack named in RxNorm 2025."""
+        rows = self._db.execute(
+            "SELECT component, ingredient_rxcuis FROM pack_component WHERE pack_rxcui = ? "
+            "ORDER BY component",
+            (rxcui,),
+        ).fetchall()
+        return [(component, tuple(found.split())) for component, found in rows]
+
+    def names_of_kinds(self, kinds: tuple[str, ...]) -> list[str]:
+        """Every distinct normalised name of these kinds (for "did you mean"), sorted."""
+        marks = ", ".join("?" * len(kinds))
+        return [
+            r[0]
+            for r in self._db.execute(
+                f"SELECT DISTINCT normalized FROM name WHERE kind IN ({marks}) "  # noqa: S608
+                "ORDER BY normalized",
+                kinds,
             )
         ]
 

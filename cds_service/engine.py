@@ -125,7 +125,7 @@ class CdsEngine:
         current_meds = [
             reader.read(resource, Role.CURRENT, where)
             for resource, where in current.medications[:room]
-            if resource.get("status") not in NOT_TAKEN_STATUSES
+            if _status(resource) not in NOT_TAKEN_STATUSES
             and _reference(resource) not in draft_refs
         ]
         advised = _advised(drafts, request, service)
@@ -206,6 +206,12 @@ def _advised(
         return drafts
     selections = {relative_reference(s) for s in request.context.get("selections", [])}
     return [d for d in drafts if d.reference in selections]
+
+
+def _status(resource: Mapping[str, Any]) -> str | None:
+    """The resource's status when it is text (an EHR may send anything there)."""
+    status = resource.get("status")
+    return status if isinstance(status, str) else None
 
 
 def _reference(resource: Mapping[str, Any]) -> str | None:

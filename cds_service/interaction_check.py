@@ -78,7 +78,7 @@ class InteractingPair:
 @dataclass(frozen=True, slots=True)
 class CheckResult:
     pairs: tuple[InteractingPair, ...]  # most severe first
-    unmapped: tuple[PrescribedMedication, ...]  # could not be checked at all
+    unmapped: tuple[PrescribedMedication, ...]  # could not be checked, wholly or in part
     ingredient_pairs_checked: int
     model: PredictionBatch | None = None  # None: no model configured
 
@@ -157,7 +157,7 @@ def check_interactions(
             )
         )
     pairs.sort(key=InteractingPair.sort_key)
-    unmapped = tuple(m for m in everything if not m.mapping.is_mapped)
+    unmapped = tuple(m for m in everything if not m.mapping.is_complete)
     return CheckResult(tuple(pairs), unmapped, len(checked), model)
 
 

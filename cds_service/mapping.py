@@ -31,6 +31,7 @@ from cds_service.medication import (
     MedicationMapping,
 )
 
+MOIETY_TABLE = "ddi-cds-moieties:salt->moiety"  # the index table behind a salt's trail step
 MAX_CODINGS = 50  # an EHR sends a handful; beyond this the input is abuse, not a medication
 MAX_TEXT_LENGTH = 300
 _SHOWN = 80  # how much of a hostile string to echo back in a reason
@@ -46,6 +47,7 @@ class _Found:
     step: MappingStep
     confidence: Confidence
     label: str
+    notes: tuple[str, ...] = ()  # e.g. a pack's component that could not be checked
 
 
 class MedicationMapper:
@@ -143,7 +145,7 @@ class MedicationMapper:
             return f"RxNorm {concept.tty} {code} ({concept.name}) has no known ingredient"
         confidence = Confidence.CODE_RESOLVED if concept.tty == "PIN" else Confidence.CODE
         step = MappingStep(system, code, concept.source, f"{concept.tty} {concept.name}")
-        return _Found(tuple(ingredients), step, confidence, concept.name)
+        return _Found(tuple(ingredients), step, confidence, concept.name, self._pack_notes(code))
 
     def _map_ndc(self, code: str, system: str) -> _Found | str:
         try:
@@ -162,7 +164,17 @@ class MedicationMapper:
         confidence = Confidence.CODE if len(candidates) == 1 else Confidence.CODE_RESOLVED
         detail = f"NDC-11 -> {concept.tty} {concept.rxcui} {concept.name}"
         step = MappingStep(system, code, "rxnorm-2025:NDC", detail)
-        return _Found(tuple(ingredients), step, confidence, concept.name)
+        notes = self._pack_notes(concept.rxcui)
+        return _Found(tuple(ingredients), step, confidence, concept.name, notes)
+
+    def _pack_notes(self, rxcui: str) -> tuple[str, ...]:
+        """A pack's components whose ingredient is unknown: said, never silently dropped."""
+        return tuple(
+            f"pack {rxcui}: its component {_clip(component)!r} has no known ingredient, "
+            "so it was NOT checked"
+            for component, found in self.index.pack_components(rxcui)
+            if not found
+        )
 
     def _map_text(self, text: str) -> _Found | str:
         normalized = normalize_name(text)
@@ -217,14 +229,30 @@ class MedicationMapper:
                     continue
                 ingredient = self.index.ingredient(rxcui) or Ingredient(rxcui, rxcui)
                 trail = (item.step, MappingStep("rxnorm", rxcui, table, f"IN {ingredient.name}"))
-                mapped[rxcui] = MappedIngredient(ingredient, item.confidence, trail)
-        notes = list(dict.fromkeys(reasons))
+                moiety, moiety_step = self._moiety(ingredient)
+                mapped[rxcui] = MappedIngredient(
+                    ingredient, item.confidence, trail + moiety_step, moiety
+                )
+        unchecked = tuple(dict.fromkeys(n for item in found for n in item.notes))
+        notes = list(dict.fromkeys([*reasons, *unchecked]))
         sets = {frozenset(r for r, _t in item.ingredients) for item in found}
         if len(sets) > 1:
             notes.append("the codings name different ingredients; all of them are checked")
         return MedicationMapping(
-            ingredients=tuple(mapped.values()), label=label, notes=tuple(notes)
+            ingredients=tuple(mapped.values()),
+            label=label,
+            notes=tuple(notes),
+            unchecked=unchecked,
         )
+
+    def _moiety(self, salt: Ingredient) -> tuple[Ingredient | None, tuple[MappingStep, ...]]:
+        """The base of a salt ingredient, and the trail step a card can show for it."""
+        found = self.index.moiety(salt.rxcui)
+        moiety = self.index.ingredient(found[0]) if found else None
+        if found is None or moiety is None:
+            return None, ()
+        detail = f"{salt.name}: salt of {moiety.name} (RxNorm IN {moiety.rxcui}); {found[1]}"
+        return moiety, (MappingStep("rxnorm", moiety.rxcui, MOIETY_TABLE, detail),)
 
 
 def _merge(results: list[MedicationMapping], label: str) -> MedicationMapping:
@@ -233,7 +261,10 @@ def _merge(results: list[MedicationMapping], label: str) -> MedicationMapping:
         for item in result.ingredients:
             seen.setdefault(item.ingredient.rxcui, item)
     notes = tuple(n for r in results for n in r.notes)
-    return MedicationMapping(ingredients=tuple(seen.values()), label=label, notes=notes)
+    unchecked = tuple(n for r in results for n in r.unchecked)
+    return MedicationMapping(
+        ingredients=tuple(seen.values()), label=label, notes=notes, unchecked=unchecked
+    )
 
 
 def _coding_priority(coding: Any) -> int:

@@ -49,6 +49,9 @@ class MappedIngredient:
     ingredient: Ingredient
     confidence: Confidence
     trail: tuple[MappingStep, ...]
+    # For a salt that RxNorm makes an ingredient of its own (lithium carbonate): its base
+    # (lithium), so that knowledge written on either applies to both. None for any other.
+    moiety: Ingredient | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +62,18 @@ class MedicationMapping:
     unmapped_reasons: tuple[str, ...] = field(default=())
     label: str = ""  # what to call the medication on a card (display/text/RxNorm name)
     notes: tuple[str, ...] = field(default=())  # caveats of a mapping that did succeed
+    # Parts of a mapped medication that could not be checked (a pack's component with no known
+    # ingredient): said on the "could not be checked" card, never dropped silently
+    unchecked: tuple[str, ...] = field(default=())
 
     @property
     def is_mapped(self) -> bool:
         return bool(self.ingredients)
+
+    @property
+    def is_complete(self) -> bool:
+        """Mapped, and nothing of it left unchecked."""
+        return self.is_mapped and not self.unchecked
 
     @property
     def ingredient_rxcuis(self) -> tuple[str, ...]:

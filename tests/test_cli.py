@@ -30,8 +30,9 @@ def test_check_names_prints_mapping_and_graded_interactions():
     assert "warfarin (RxNorm IN 11289; DrugBank DB00682, structure known)" in out
     assert "ibuprofen (RxNorm IN 5640" in out
     assert 'text "warfarin" via name-index' in out
-    assert "[AVOID] warfarin + ibuprofen: warfarin + ibuprofen — ANSM" in out
-    assert "ANSM" in out
+    assert "[MAJOR] warfarin + ibuprofen: warfarin + ibuprofen (warning)" in out  # one scale
+    assert "ANSM Thésaurus" in out and "Association DECONSEILLEE (grade: major)" in out
+    assert "DDInter 1.0 (graded drug-drug interactions): Major (grade: major)" in out
 
 
 @pytest.mark.parametrize(
@@ -48,9 +49,65 @@ def test_check_accepts_codes(drugs, expected):
         assert text in result.stdout
 
 
-def test_check_reports_unmapped_and_unrelated_drugs_plainly():
-    result = check("notadrug", "acetaminophen")
-    assert result.returncode == 0
-    assert "NOT MAPPED" in result.stdout
-    assert "matches no ingredient, brand or product name exactly" in result.stdout
-    assert "No known interaction" in result.stdout
+def test_check_of_unrelated_drugs_says_no_known_interaction_and_exits_0():
+    result = check("dimethicone", "lanolin")  # two skin protectants
+    assert result.returncode == 0, result.stdout
+    assert "No interaction between these medications that would make a card" in result.stdout
+    assert "INCOMPLETE" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("drugs", "unmapped", "suggested"),
+    [
+        (("warfrin", "ibuprofen"), "warfrin", "warfarin"),  # the issue's own example
+        (("notadrug", "acetaminophen"), "notadrug", None),
+        (("warfarin 5mg", "ibuprofen"), "warfarin 5mg", "warfarin"),
+    ],
+)
+def test_an_unmapped_medication_makes_the_check_incomplete_never_an_all_clear(
+    drugs, unmapped, suggested
+):
+    result = check(*drugs)
+    out = result.stdout
+    assert result.returncode == 1, out
+    assert "NOT MAPPED" in out
+    assert "matches no ingredient, brand or product name exactly" in out
+    assert "CHECK INCOMPLETE: 1 of 2 medications could not be mapped" in out
+    assert f"  - {unmapped}: text " in out  # which medication, and why
+    assert "No known interaction" not in out
+    assert "NOT an all-clear" in out
+    if suggested:
+        assert f"did you mean: {suggested}" in out
+        assert f"Did you mean: {suggested}" in out
+
+
+def test_interactions_of_the_mapped_medications_are_still_shown_when_one_is_unmapped():
+    result = check("warfarin", "ibuprofen", "warfrin")
+    assert result.returncode == 1
+    assert "[MAJOR] warfarin + ibuprofen: warfarin + ibuprofen (warning)" in result.stdout
+    assert "CHECK INCOMPLETE: 1 of 3" in result.stdout
+
+
+@pytest.mark.parametrize("drugs", [("warfarin",), ()])
+def test_fewer_than_two_medications_check_nothing_and_exit_1(drugs):
+    result = check(*drugs)
+    assert result.returncode == 1
+    assert "give two or more medications" in result.stdout
+    assert "No interaction" not in result.stdout
+
+
+def test_help_documents_the_exit_statuses():
+    result = subprocess.run(
+        [str(CONSOLE_SCRIPT), "check", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "exit status:" in result.stdout
+    for status in ("0  every medication was mapped", "1  the check is incomplete", "2  bad"):
+        assert status in result.stdout
+
+
+def test_us_brands_and_packs_map_on_the_command_line():
+    result = check("Eliquis", "Paxlovid")
+    assert result.returncode == 0, result.stdout
+    assert "apixaban (RxNorm IN 1364430" in result.stdout
+    assert "nirmatrelvir (RxNorm IN 2587892" in result.stdout
+    assert "ritonavir (RxNorm IN 85762" in result.stdout

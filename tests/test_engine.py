@@ -433,3 +433,24 @@ def test_an_operation_outcome_beside_a_bundle_is_still_fetched(mapper):
     }
     engine.evaluate(SIGN, body)
     assert client.queries == ["MedicationStatement?patient=p1&status=active"]
+
+
+def test_a_pack_component_with_no_known_ingredient_is_said_not_checked(engine):
+    """{24 avutometinib / 42 defactinib} pack: defactinib is checked, avutometinib (no RxNorm
+    ingredient in the index) is named on the "could not be checked" card."""
+    pack = medication_request("2714921", rid="p")
+    outcome = engine.evaluate(SIGN, hook_request("order-sign", [pack], current=[]))
+    (card,) = outcome.response["cards"]
+    assert card["summary"].startswith("1 medication could not be checked")
+    assert "avutometinib 0.8 MG Oral Capsule" in card["detail"]
+    assert "NOT checked" in card["detail"]
+    (drug,) = outcome.advised
+    assert [i.ingredient.name for i in drug.mapping.ingredients] == ["defactinib"]
+
+
+def test_a_status_that_is_not_text_is_read_as_no_status(engine):
+    """Found by the property tests: `"status": []` on a current medication was a 500."""
+    current = medication_request(IBUPROFEN, rid="i", status="active")
+    current["status"] = []
+    body = hook_request("order-sign", [medication_request(WARFARIN, rid="w")], current=[current])
+    assert pairs(engine.evaluate(SIGN, body)) == {frozenset({"warfarin", "ibuprofen"})}

@@ -41,11 +41,13 @@ class PharmGkbChemical:
     name: str
     generic_names: list[str]
     trade_names: list[str]
-    rxcuis: list[str]
+    rxcuis: list[str]  # empty for a chemical PharmGKB gives no RxNorm code (apixaban)
     drugbank_ids: list[str]
     pubchem_cids: list[str]
     smiles: str
-    atc_codes: str
+    atc_codes: str  # "|"-separated, as DrugBank's
+    brand_mixtures: str = ""  # 'Lotrel (amlodipine + benazepril), ...' (brands.py reads it)
+    is_drug: bool = True  # a drug or prodrug, not a metabolite or a drug class
 
 
 def _split(text: str, sep: str) -> list[str]:
@@ -107,12 +109,13 @@ def add_drugbank_smiles(drugs: dict[str, DrugBankDrug], benchmark: Path) -> None
 
 
 def read_pharmgkb(vocabulary: Path) -> list[PharmGkbChemical]:
+    """PharmGKB chemicals with an RxNorm code, a trade name or a brand mixture."""
     chemicals = []
     path = vocabulary / "pharmgkb-2023" / "chemicals.tsv"
     with path.open(encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle, delimiter="\t"):
             rxcuis = _split(row["RxNorm Identifiers"], ",")
-            if not rxcuis:
+            if not (rxcuis or row["Trade Names"].strip() or row["Brand Mixtures"].strip()):
                 continue
             chemicals.append(
                 PharmGkbChemical(
@@ -125,7 +128,9 @@ def read_pharmgkb(vocabulary: Path) -> list[PharmGkbChemical]:
                     drugbank_ids=sorted(set(_DRUGBANK_ID.findall(row["Cross-references"]))),
                     pubchem_cids=_split(row["PubChem Compound Identifiers"], ","),
                     smiles=row["SMILES"],
-                    atc_codes=row["ATC Identifiers"].replace(" ", ""),
+                    atc_codes="|".join(_split(row["ATC Identifiers"], ",")),
+                    brand_mixtures=row["Brand Mixtures"],
+                    is_drug=bool({"Drug", "Prodrug"} & set(_split(row["Type"], ","))),
                 )
             )
     return chemicals

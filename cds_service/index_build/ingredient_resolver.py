@@ -32,6 +32,7 @@ _NAME_ALIASES: dict[str, str | None] = {
     "estrogenes conjugues": "estrogens conjugated usp",
     "reglisse": "licorice",
     "alcool": "alcohol",
+    "fer": "iron",  # ANSM names iron in French; the index knows the base ingredient iron
     "hydroxyde d aluminium": "aluminum hydroxide",
 }
 # Foods the thesaurus names: RxNorm only has them as allergenic extracts, a different thing.

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cds_service.codes import (
+    clinical_drug_ingredient_names,
     component_ingredient_name,
     normalize_name,
+    pack_component_names,
     product_name_components,
 )
 
@@ -209,3 +211,47 @@ def merge_rxterms(
             tables.add_concept(product, "product", " / ".join(names) + " product", RXTERMS_2023)
         for ingredient in sorted(ingredients - known):
             tables.link(product, ingredient, f"{RXTERMS_2023}:product->IN")
+
+
+@dataclass(frozen=True, slots=True)
+class PackComponent:
+    pack: str  # GPCK or BPCK RXCUI
+    name: str  # the component's clinical drug name, as the pack's name gives it
+    ingredients: tuple[str, ...]  # IN RXCUIs; () when no ingredient could be found
+
+
+def link_pack_components(tables: RxNormTables) -> list[PackComponent]:
+    """Link every pack to the ingredients of each clinical drug its name lists.
+
+    The 2025 content hangs a pack under each of its component drugs, so a component whose
+    ingredient lives in the missing A.json (acetaminophen in a cold-remedy day/night pack,
+    amoxicillin in Omeclamox) was never linked: the pack silently lost an ingredient. Each
+    component is found by its exact RxNorm name, else read as a clinical drug name; one that
+    neither finds is kept with no ingredient, so the mapping can say it was not checked.
+    Placebo days resolve to the inert ingredient, which `link` never links.
+    """
+    names_to_in = {normalize_name(n): r for r, n in sorted(tables.ingredient_names().items())}
+    drugs_by_name = {
+        normalize_name(name): rxcui
+        for rxcui, (tty, name, _source) in sorted(tables.concepts.items())
+        if tty in ("SCD", "SBD")
+    }
+    components: list[PackComponent] = []
+    for rxcui, (tty, name, _source) in sorted(tables.concepts.items()):
+        if tty not in ("GPCK", "BPCK"):
+            continue
+        for component in dict.fromkeys(pack_component_names(name)):
+            drug = drugs_by_name.get(normalize_name(component))
+            found = set(tables.links.get(drug, {})) if drug else set()
+            if not found:
+                parts = [
+                    _ingredient_from_scdc_name(part + " 1 MG", names_to_in)
+                    for part in clinical_drug_ingredient_names(component)
+                ]
+                found = set(parts) if parts and None not in parts else set()
+            for ingredient in sorted(found - set(tables.links.get(rxcui, {}))):
+                tables.link(rxcui, ingredient, f"{RXNORM_2025}:{tty}-component->IN")
+            components.append(PackComponent(rxcui, component, tuple(sorted(found))))
+            if not found:
+                tables.issues["pack_component_without_ingredient"].append(rxcui)
+    return components

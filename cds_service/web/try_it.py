@@ -17,7 +17,15 @@ from flask import Blueprint, Response, abort, jsonify, render_template, request,
 from cds_service.codes import normalize_name
 from cds_service.deadline import Deadline
 from cds_service.services import SERVICES
-from cds_service.try_it import EntryError, entries_from_form, order_sign_request, picked_label
+from cds_service.suggestions import Suggestion, suggester_for
+from cds_service.try_it import (
+    Entry,
+    EntryError,
+    concept,
+    entries_from_form,
+    order_sign_request,
+    picked_label,
+)
 from cds_service.web import runtime
 from cds_service.web.pages import page_response
 
@@ -57,6 +65,7 @@ def check() -> Response:
     log.info("try-it page: %d medications, %d cards", len(entries), len(outcome.response["cards"]))
     return _page(
         rows=_padded(rows),
+        unmapped=_unmapped_with_suggestions(entries),
         cards=outcome.response["cards"],
         request_json=json.dumps(body, indent=2, ensure_ascii=False),
         response_json=json.dumps(outcome.response, indent=2, ensure_ascii=False),
@@ -82,6 +91,17 @@ def medication_names() -> Response:
         if len(suggestions) == MAX_SUGGESTIONS:
             break
     return jsonify(suggestions)
+
+
+def _unmapped_with_suggestions(entries: list[Entry]) -> list[tuple[str, list[Suggestion]]]:
+    """Each line the service could not map, with the known names closest to it: for the person
+    at the form only; the hook's answer (the cards) never guesses."""
+    mapper = runtime().engine.mapper
+    return [
+        (entry.text, suggester_for(mapper).suggest(entry.text))
+        for entry in entries
+        if not mapper.map_concept(concept(entry.text)).is_mapped
+    ]
 
 
 def _padded(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
