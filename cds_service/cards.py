@@ -100,10 +100,10 @@ def interaction_card(pair: InteractingPair, options: CardOptions) -> dict:
         "summary": _clip(f"{name_a.capitalize()} + {name_b}: {_sentence_case(what)}"),
         "indicator": indicator,
         "detail": _detail(pair),
-        "source": {"label": top.source_label, "url": top.url},
+        "source": {"label": _with_licence(top), "url": top.url},
         "overrideReasons": _override_reasons(),
     }
-    return _with_actions(card, pair, options, _links(pair.interactions, exclude=top.url))
+    return _with_actions(card, pair, options, _links(shown_records(pair), exclude=top.url))
 
 
 def _lead_record(pair: InteractingPair) -> KnownInteraction:
@@ -441,11 +441,16 @@ def _links(records: Iterable[KnownInteraction], exclude: str) -> list[dict]:
     for record in records:
         if record.url and record.url != exclude and record.url not in links:
             links[record.url] = {
-                "label": _clip(record.source_label),
+                "label": _clip(_with_licence(record)),
                 "url": record.url,
                 "type": "absolute",
             }
     return list(links.values())
+
+
+def _with_licence(record: KnownInteraction) -> str:
+    """A source's name with its terms: several sources are for non-commercial use only."""
+    return f"{record.source_label} — {record.licence}" if record.licence else record.source_label
 
 
 def _system_name(system: str) -> str:

@@ -13,12 +13,15 @@ The policy (docs/knowledge.md):
 5. Two ingredients sold together as one US product (losartan / hydrochlorothiazide) are an
    intended combination: a moderate grade, or any grade only a generalisation gives, makes no
    card; a credible major or contraindicated grade still does.
+6. A drug applied to the skin, the eye or the ear reaches the blood far less than by mouth: a
+   pair where every order of one of the two drugs is applied so is shown without interrupting
+   (topical ketoconazole with simvastatin), the route said on the card (`applied_locally`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cds_service.evidence import Flag, KnownInteraction
 from cds_service.severity import INDICATOR, Indicator, Severity, most_severe
@@ -106,6 +109,23 @@ def grade_pair(records: Sequence[KnownInteraction]) -> PairGrade:
             reasons.append("ONC non-interruptive list: shown without interrupting the prescriber")
         indicator = Indicator.INFO
     return PairGrade(severity, indicator, tuple(reasons))
+
+
+# Routes by which a drug is applied where it acts, with little systemic exposure. Nasal, vaginal
+# and rectal are left out: midazolam, fentanyl or sumatriptan sprays and rectal diazepam are
+# given for their systemic effect, and vaginal miconazole raises the INR of warfarin.
+APPLIED_LOCALLY = frozenset({"topical", "ophthalmic", "otic"})
+
+
+def applied_locally(grade: PairGrade, drug: str, route: str) -> PairGrade:
+    """The grade when every order of `drug` is applied by `route` (one of APPLIED_LOCALLY)."""
+    if grade.indicator is None or not grade.indicator.interrupts:
+        return grade
+    reason = (
+        f"{drug} is applied by the {route} route, with little systemic exposure: shown without "
+        "interrupting"
+    )
+    return replace(grade, indicator=Indicator.INFO, reasons=(*grade.reasons, reason))
 
 
 def max_indicator(indicator: Indicator) -> Indicator:

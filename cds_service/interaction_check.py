@@ -19,7 +19,13 @@ from typing import Protocol
 
 from cds_service.deadline import Deadline
 from cds_service.evidence import KnownInteraction
-from cds_service.grading import NOT_GRADED, PairGrade, grade_pair
+from cds_service.grading import (
+    APPLIED_LOCALLY,
+    NOT_GRADED,
+    PairGrade,
+    applied_locally,
+    grade_pair,
+)
 from cds_service.medication import Ingredient
 from cds_service.orders import PrescribedMedication
 from cds_service.predictions import (
@@ -145,15 +151,25 @@ def check_interactions(
         own_card = bool(prediction and policy and policy.warrants_card(prediction))
         if not found and not own_card:
             continue
+        medications_a = tuple(everything[p] for p in a_positions)
+        medications_b = tuple(everything[p] for p in carriers[rxcui_b])
+        grade = grades.get(key, NOT_GRADED) if found else NOT_GRADED
+        for ingredient, medications in (
+            (ingredients[rxcui_a], medications_a),
+            (ingredients[rxcui_b], medications_b),
+        ):
+            routes = {m.route for m in medications}
+            if len(routes) == 1 and (route := routes.pop()) in APPLIED_LOCALLY:
+                grade = applied_locally(grade, ingredient.name, route)
         pairs.append(
             InteractingPair(
                 ingredient_a=ingredients[rxcui_a],
                 ingredient_b=ingredients[rxcui_b],
-                medications_a=tuple(everything[p] for p in a_positions),
-                medications_b=tuple(everything[p] for p in carriers[rxcui_b]),
+                medications_a=medications_a,
+                medications_b=medications_b,
                 interactions=tuple(found),
                 prediction=prediction,
-                grade=grades.get(key, NOT_GRADED) if found else NOT_GRADED,
+                grade=grade,
             )
         )
     pairs.sort(key=InteractingPair.sort_key)

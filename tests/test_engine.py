@@ -454,3 +454,21 @@ def test_a_status_that_is_not_text_is_read_as_no_status(engine):
     current["status"] = []
     body = hook_request("order-sign", [medication_request(WARFARIN, rid="w")], current=[current])
     assert pairs(engine.evaluate(SIGN, body)) == {frozenset({"warfarin", "ibuprofen"})}
+
+
+@pytest.mark.parametrize(
+    ("ketoconazole", "indicator"), [("197853", "critical"), ("203088", "info")]
+)
+def test_a_drug_applied_to_the_skin_does_not_interrupt(engine, ketoconazole, indicator):
+    """Simvastatin + ketoconazole: contraindicated by mouth; the cream reaches the blood far
+    less, so its card informs, says why, and keeps the grade."""
+    body = hook_request(
+        "order-sign",
+        [medication_request(ketoconazole, rid="k")],
+        current=[medication_request("312961", rid="s", status="active")],  # simvastatin 20 MG
+    )
+    (card,) = engine.evaluate(SIGN, body).response["cards"]
+    assert card["indicator"] == indicator
+    assert "**Grade: contraindicated**" in card["detail"]
+    local = "applied by the topical route, with little systemic exposure" in card["detail"]
+    assert local is (indicator == "info")

@@ -38,7 +38,8 @@ EXPECTED = {
     "request-digoxin-cyclosporine-scenario-04.json": {DIGOXIN_CYCLOSPORINE: "info"},
     # Oral anticoagulant + NSAID: ANSM "association déconseillée", HL7 PDDI and the rules: major
     # (warning); NSAID + systemic corticosteroid: GI bleeding, moderate (info)
-    "request-warfarin-nsaid-scenario-01.json": {("warfarin", "diclofenac"): "warning"},
+    # diclofenac there is a topical gel: graded major all the same, shown without interrupting
+    "request-warfarin-nsaid-scenario-01.json": {("warfarin", "diclofenac"): "info"},
     "request-warfarin-nsaid-scenario-02.json": {("warfarin", "ibuprofen"): "warning"},
     "request-warfarin-nsaid-scenario-03.json": {
         ("warfarin", "ibuprofen"): "warning",
