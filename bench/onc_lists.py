@@ -28,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
 
+from bench.load_faults import sign_body
 from bench.products import ProductPicker
 from cds_service.config import Settings
 from cds_service.drug_index import DrugIndex
@@ -35,36 +36,6 @@ from cds_service.services import service_by_id
 from cds_service.web import create_app, runtime
 
 SIGN = service_by_id("ddi-order-sign")
-
-
-def sign_body(draft: str, current: str) -> dict:
-    def order(code: str, rid: str, status: str) -> dict:
-        return {
-            "resourceType": "MedicationRequest",
-            "id": rid,
-            "status": status,
-            "intent": "order",
-            "subject": {"reference": "Patient/p1"},
-            "medicationCodeableConcept": {
-                "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": code}]
-            },
-        }
-
-    return {
-        "hook": "order-sign",
-        "hookInstance": "6a1b6c2e-3d0f-4c55-9a55-0d5f0a0f0001",
-        "context": {
-            "userId": "Practitioner/1",
-            "patientId": "p1",
-            "draftOrders": {"resourceType": "Bundle", "type": "collection",
-                            "entry": [{"resource": order(draft, "d1", "draft")}]},
-        },
-        "prefetch": {
-            "medicationRequests": {"resourceType": "Bundle", "type": "searchset",
-                                   "entry": [{"resource": order(current, "c1", "active")}]},
-            "medicationStatements": None,
-        },
-    }  # fmt: skip
 
 
 ProductPair = tuple[str, str, str, str]  # (code a, name a, code b, name b)
@@ -76,7 +47,8 @@ def measure(pairs: list[ProductPair]) -> dict:
     carded = interrupted = 0
     not_interrupting: list[str] = []
     for code_a, name_a, code_b, name_b in pairs:
-        cards = engine.evaluate(SIGN, sign_body(code_a, code_b)).response["cards"]
+        body = sign_body([code_a], [code_b], None)
+        cards = engine.evaluate(SIGN, body).response["cards"]
         about = [c for c in cards if c["detail"].startswith("### Known interaction")]
         carded += bool(about)
         if any(c["indicator"] in ("critical", "warning") for c in about):

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cds_service.codes import is_rxcui
 from cds_service.drug_index import DATA_DIR, open_artifact
@@ -280,27 +281,42 @@ class KnowledgeBase:
         self, sides: tuple[str, str, str, str], matched: tuple[str, ...], product: str
     ) -> KnownInteraction:
         """Not an interaction: the fact that the two are sold together (cds_service.grading)."""
-        info = self.sources[COMBINATIONS_SOURCE_ID]
-        return KnownInteraction(
-            *sides,
+        return self._uncurated(
+            COMBINATIONS_SOURCE_ID,
+            sides,
+            matched,
             severity=None,
             source_severity="sold together",
-            consequence="",
             mechanism="",
             management="",
             management_derived=False,
             original_text=f"US combination product: {product}",
+            flag=Flag.CO_FORMULATED,
+        )
+
+    def _uncurated(
+        self,
+        source: str,
+        sides: tuple[str, str, str, str],
+        matched: tuple[str, ...],
+        **fields: Any,
+    ) -> KnownInteraction:
+        """A record of a source that grades nothing itself (DrugBank types, RxNorm products)."""
+        info = self.sources[source]
+        return KnownInteraction(
+            *sides,
+            consequence="",
             via="",
-            source=COMBINATIONS_SOURCE_ID,
-            editions=(COMBINATIONS_SOURCE_ID,),
+            source=source,
+            editions=(source,),
             source_label=info.label,
             citation=info.citation,
             url=info.url,
             licence=info.licence,
             kind=EvidenceKind.TYPE,
-            flag=Flag.CO_FORMULATED,
             matched_a=matched[0],
             matched_b=matched[1],
+            **fields,
         )
 
     def _curated(
@@ -381,26 +397,16 @@ class KnowledgeBase:
         _, name_a, _, name_b = sides
         first, second = (name_a, name_b) if first_is_a else (name_b, name_a)
         template, severity = self._templates[ddi_type]
-        info = self.sources[DDI_SOURCE_ID]
-        return KnownInteraction(
-            *sides,
+        return self._uncurated(
+            DDI_SOURCE_ID,
+            sides,
+            matched,
             severity=severity,
             source_severity="not graded by the source",
-            consequence="",
             mechanism=render_ddi_template(template, first, second),
             management=derived_management(severity) if severity else "",
             management_derived=True,
             original_text=f"{template} [DeepDDI interaction type {ddi_type}]",
-            via="",
-            source=DDI_SOURCE_ID,
-            editions=(DDI_SOURCE_ID,),
-            source_label=info.label,
-            citation=info.citation,
-            url=info.url,
-            licence=info.licence,
-            kind=EvidenceKind.TYPE,
-            matched_a=matched[0],
-            matched_b=matched[1],
         )
 
 
