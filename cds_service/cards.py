@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from cds_service import prediction_cards
 from cds_service.codes import NDC_SYSTEMS, RXNORM_SYSTEMS
-from cds_service.evidence import EvidenceKind, KnownInteraction
+from cds_service.evidence import KnownInteraction, lead_record, records_to_show
 from cds_service.interaction_check import CheckResult, InteractingPair
 from cds_service.orders import PrescribedMedication, Role
 from cds_service.severity import Indicator, Severity
@@ -90,7 +90,7 @@ def interaction_card(pair: InteractingPair, options: CardOptions) -> dict:
     """Curated evidence first when there is any; the model's section after it, apart."""
     if not pair.interactions:
         return predicted_card(pair, options)
-    top = _lead_record(pair)
+    top = lead_record(pair.interactions, pair.severity)
     name_a, name_b = pair.ingredient_a.name, pair.ingredient_b.name
     what = top.consequence or top.mechanism or _harmless_label(pair)
     # The indicator is the evidence's: the model adds its section, never raises the alert.
@@ -103,22 +103,9 @@ def interaction_card(pair: InteractingPair, options: CardOptions) -> dict:
         "source": {"label": _with_licence(top), "url": top.url},
         "overrideReasons": _override_reasons(),
     }
-    return _with_actions(card, pair, options, _links(shown_records(pair), exclude=top.url))
-
-
-def _lead_record(pair: InteractingPair) -> KnownInteraction:
-    """The record the summary speaks from: one carrying the pair's grade, with words, a
-    credible one first."""
-    with_words = [r for r in pair.interactions if r.consequence or r.mechanism]
-    for candidates in (
-        [r for r in with_words if r.severity is pair.severity and r.credible],
-        [r for r in with_words if r.severity is pair.severity],
-        [r for r in with_words if r.credible],
-        with_words,
-    ):
-        if candidates:
-            return candidates[0]
-    return pair.interactions[0]
+    return _with_actions(
+        card, pair, options, _links(records_to_show(pair.interactions), exclude=top.url)
+    )
 
 
 def _harmless_label(pair: InteractingPair) -> str:
@@ -301,7 +288,7 @@ def _detail(pair: InteractingPair) -> str:
     if pair.interactions:
         out.extend([f"### Known interaction: {escape(name_a)} + {escape(name_b)}", ""])
         out.extend(_grade_lines(pair))
-    for record in shown_records(pair):
+    for record in records_to_show(pair.interactions):
         out.extend(_evidence(record))
     if pair.prediction:
         out.extend(
@@ -315,20 +302,6 @@ def _detail(pair: InteractingPair) -> str:
     for medication in pair.medications:
         out.append(_mapping_line(medication, {pair.ingredient_a.rxcui, pair.ingredient_b.rxcui}))
     return "\n".join(out).rstrip()
-
-
-def shown_records(pair: InteractingPair) -> list[KnownInteraction]:
-    """The records a card lists. Beside other evidence, a record that grades nothing of its
-    own (DDInter "Unknown") or only minor as a vague type (DrugBank's "the metabolism of X can
-    be decreased" beside a CYP1A2 rule, its "QTc-prolonging activities" for tizanidine +
-    ciprofloxacin) would only blur the warning; the explanation page keeps them all."""
-    weighty = [
-        r
-        for r in pair.interactions
-        if r.severity is not None
-        and (r.kind is not EvidenceKind.TYPE or r.severity is not Severity.MINOR)
-    ]
-    return weighty or list(pair.interactions)
 
 
 def _grade_lines(pair: InteractingPair) -> list[str]:

@@ -83,16 +83,19 @@ def _print_mapping(argument: str, mapping: MedicationMapping, suggestions: str =
 
 
 def _print_interactions(
-    knowledge: KnowledgeBase, mappings: list[tuple[str, MedicationMapping]]
+    knowledge: KnowledgeBase,
+    mappings: list[tuple[str, MedicationMapping]],
+    verbose: bool = False,
 ) -> bool:
-    """Print each interacting pair of the mapped medications: its grade on the one scale
-    (as the hook grades it, cds_service.grading), why, then every source with its own grade.
-    True if any pair would make a card."""
+    """Print each interacting pair of the mapped medications as a prescriber reads it: its
+    grade on the one scale and the card it makes (cds_service.grading), the harm, what to do,
+    why the grade, then each source with its own grade. True if any pair would make a card."""
+    from cds_service.evidence import lead_record, records_to_show
     from cds_service.grading import grade_pair
     from cds_service.severity import DEFAULT_MIN_CARD_SEVERITY
 
     found_any = False
-    for (name_a, a), (name_b, b) in combinations(mappings, 2):
+    for (_, a), (_, b) in combinations(mappings, 2):
         for rxcui_a in a.ingredient_rxcuis:
             for rxcui_b in b.ingredient_rxcuis:
                 records = knowledge.interactions_for([rxcui_a], [rxcui_b])
@@ -101,31 +104,46 @@ def _print_interactions(
                     continue
                 shown = not DEFAULT_MIN_CARD_SEVERITY.is_more_severe_than(grade.severity)
                 found_any = found_any or shown
-                indicator = grade.indicator.value if grade.indicator and shown else "no card"
-                first = records[0]
-                print(
-                    f"[{grade.severity.value.upper()}] {name_a} + {name_b}: {first.name_a} + "
-                    f"{first.name_b} ({indicator})"
+                card = f"{grade.indicator.value} card" if grade.indicator and shown else "no card"
+                lead = lead_record(records, grade.severity)
+                print(f"[{grade.severity.value.upper()}] {lead.name_a} + {lead.name_b} ({card})")
+                advice = next(
+                    (r.management for r in records_to_show(records) if not r.management_derived),
+                    lead.management,
                 )
-                for reason in grade.reasons:
-                    print(f"    why: {reason}")
-                for record in records:
-                    _print_record(record)
+                for label, text in (
+                    ("harm", lead.consequence or lead.mechanism),
+                    ("what to do", advice),
+                    *(("why this grade", reason) for reason in grade.reasons),
+                ):
+                    if text:
+                        print(f"  {label}: {text}")
+                print("  sources:")
+                for record in records_to_show(records):
+                    _print_record(record, verbose)
     return found_any
 
 
-def _print_record(record: KnownInteraction) -> None:
+def _print_record(record: KnownInteraction, verbose: bool) -> None:
     own = record.severity.value if record.severity else "not graded"
-    rule = f", rule {record.rule}" if record.rule else ""
-    print(f"  - {record.source_label}{rule}: {record.source_severity} (grade: {own})")
-    for label, text in (
-        ("consequence", record.consequence),
+    if record.rule:  # a rule's wording is its grade and basis already
+        print(f"  - {record.source_label}, rule {record.rule}: {record.source_severity}")
+    else:
+        print(f"  - {record.source_label}: {record.source_severity} (grade: {own})")
+    details = [
         ("mechanism", record.mechanism),
-        ("management", record.management),
-        ("via class", record.via),
         ("class membership", "; ".join(j for j in (record.joined_a, record.joined_b) if j)),
-        ("references", "; ".join(record.references)),
-    ):
+    ]
+    if verbose:
+        details = [
+            ("consequence", record.consequence),
+            *details,
+            ("advice", "" if record.management_derived else record.management),
+            ("via class", record.via),
+            ("references", "; ".join(record.references)),
+            ("citation", record.citation),
+        ]
+    for label, text in details:
         if text:
             print(f"      {label}: {text}")
 
@@ -149,7 +167,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
         return EXIT_INCOMPLETE
     print()
-    found_any = _print_interactions(knowledge, [(a, m) for a, m in mappings if m.is_mapped])
+    mapped = [(a, m) for a, m in mappings if m.is_mapped]
+    found_any = _print_interactions(knowledge, mapped, args.verbose)
     if unmapped:
         print(
             f"CHECK INCOMPLETE: {len(unmapped)} of {len(mappings)} medications could not be "
@@ -304,6 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("drugs", nargs="*", help="names, RXCUIs, NDCs (or rxnorm:/ndc: prefixed)")
     check.add_argument("--index", help="drug index file (default: the bundled one)")
     check.add_argument("--knowledge", help="interaction knowledge file (default: bundled)")
+    check.add_argument(
+        "-v", "--verbose", action="store_true", help="every source's own texts and references"
+    )
     check.set_defaults(func=cmd_check)
     build = commands.add_parser("build-index", help="build the drug index and knowledge files")
     build.add_argument("--data", default="../shared/data", help="the shared reference data")
@@ -347,3 +369,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, OverridesError) as error:
         print(f"ddi-cds: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `ddi-cds check ... | head`: the reader has what it wanted
+        sys.stderr.close()
+        return 0

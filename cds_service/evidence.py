@@ -9,6 +9,7 @@ different kinds are never merged: each keeps its source, its own grade and its o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -113,6 +114,48 @@ class KnownInteraction:
     def sort_key(self) -> tuple[int, int, str, str, str, str]:
         rank = self.severity.rank if self.severity is not None else len(Severity)
         return (rank, not self.credible, self.source, self.rxcui_a, self.rxcui_b, self.rule)
+
+
+def records_to_show(records: Sequence[KnownInteraction]) -> list[KnownInteraction]:
+    """The records a reader sees (a card, the command line), in reading order: most severe
+    first, then those with their own advice before those whose advice is derived from the
+    grade, credible before generalisations, the project's rules before other sources. Beside
+    other evidence, a record that grades nothing of its own (DDInter "Unknown") or only minor
+    as a vague type (DrugBank's "the metabolism of X can be decreased" beside a CYP1A2 rule,
+    its "QTc-prolonging activities" for tizanidine + ciprofloxacin) would only blur the
+    warning; the explanation page keeps them all."""
+    weighty = [
+        r
+        for r in records
+        if r.severity is not None
+        and (r.kind is not EvidenceKind.TYPE or r.severity is not Severity.MINOR)
+    ]
+    chosen = weighty or list(records)
+    return sorted(
+        chosen,
+        key=lambda r: (
+            r.severity.rank if r.severity is not None else len(Severity),
+            r.management_derived or not r.management,
+            not r.credible,
+            not r.rule,  # the project's rules are written for US prescribers, advice first
+        ),
+    )
+
+
+def lead_record(records: Sequence[KnownInteraction], severity: Severity | None) -> KnownInteraction:
+    """The record a summary speaks from: one carrying the pair's grade, with words, a credible
+    one first, one with its own advice first (`records_to_show` order)."""
+    ordered = records_to_show(records)
+    with_words = [r for r in ordered if r.consequence or r.mechanism]
+    for candidates in (
+        [r for r in with_words if r.severity is severity and r.credible],
+        [r for r in with_words if r.severity is severity],
+        [r for r in with_words if r.credible],
+        with_words,
+    ):
+        if candidates:
+            return candidates[0]
+    return ordered[0]
 
 
 DDI_PLACEHOLDER = "DRUG"

@@ -384,7 +384,8 @@ class KnowledgeBase:
         if member is None or not member.basis:  # named by the source itself: nothing to add
             return ""
         label = self.group_labels.get(group, group)
-        return f"{self.ingredient_name(key)}: {label} ({member.basis})"
+        how = "" if member.basis.lower() == label.lower() else f" ({member.basis})"
+        return f"{self.ingredient_name(key)}: {label}{how}"
 
     def _ddi(
         self,

@@ -30,9 +30,18 @@ def test_check_names_prints_mapping_and_graded_interactions():
     assert "warfarin (RxNorm IN 11289; DrugBank DB00682, structure known)" in out
     assert "ibuprofen (RxNorm IN 5640" in out
     assert 'text "warfarin" via name-index' in out
-    assert "[MAJOR] warfarin + ibuprofen: warfarin + ibuprofen (warning)" in out  # one scale
+    assert "[MAJOR] warfarin + ibuprofen (warning card)" in out  # the one scale, the card
+    assert "  harm: Gastrointestinal and other serious bleeding." in out
+    assert "  what to do: Avoid ibuprofen; use acetaminophen for pain." in out
     assert "ANSM Thésaurus" in out and "Association DECONSEILLEE (grade: major)" in out
     assert "DDInter 1.0 (graded drug-drug interactions): Major (grade: major)" in out
+    assert "Derived from the grade" not in out  # generic advice is not repeated per source
+
+
+def test_check_verbose_adds_each_sources_texts_and_references():
+    out = check("-v", "warfarin", "ibuprofen").stdout
+    assert "references: " in out and "citation: " in out
+    assert "consequence: " in out
 
 
 @pytest.mark.parametrize(
@@ -84,7 +93,7 @@ def test_an_unmapped_medication_makes_the_check_incomplete_never_an_all_clear(
 def test_interactions_of_the_mapped_medications_are_still_shown_when_one_is_unmapped():
     result = check("warfarin", "ibuprofen", "warfrin")
     assert result.returncode == 1
-    assert "[MAJOR] warfarin + ibuprofen: warfarin + ibuprofen (warning)" in result.stdout
+    assert "[MAJOR] warfarin + ibuprofen (warning card)" in result.stdout
     assert "CHECK INCOMPLETE: 1 of 3" in result.stdout
 
 

@@ -178,7 +178,11 @@ def test_card_detail_traces_source_severity_management_and_mapping(engine):
     )
     (card,) = engine.evaluate(SIGN, body).response["cards"]
     detail = card["detail"]
-    assert "ANSM" in card["source"]["label"] and card["source"]["url"].startswith("https://")
+    # the card speaks from the record with its own US advice; every other source is linked
+    assert card["source"]["label"].startswith("DDI CDS reviewed rules")
+    assert card["source"]["url"].startswith("https://")
+    assert any(link["label"].startswith("ANSM") for link in card["links"])
+    assert all(" — " in link["label"] for link in card["links"] if "ANSM" in link["label"])
     assert "**Grade: major**" in detail
     assert "Association DECONSEILLEE (grade: major; curated)" in detail
     assert "What to do:" in detail

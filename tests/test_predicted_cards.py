@@ -42,7 +42,7 @@ def test_a_curated_card_carries_the_models_section_apart_and_after_it(client):
     assert "warfarin = training drug CID000006691 (warfarin, matched by name)" in predicted
     assert "not an established interaction" in predicted
     assert card["indicator"] == "warning"  # the curated indicator: the model never raises it
-    assert card["source"]["label"].startswith("ANSM")
+    assert card["source"]["label"].startswith("DDI CDS reviewed rules")  # the US advice leads
 
 
 @pytest.fixture

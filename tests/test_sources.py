@@ -68,6 +68,15 @@ def test_crediblemeds_listing_keeps_its_english_advice(kb):
     (record,) = by_source(kb, WARFARIN, AMIODARONE)["CredibleMeds"]
     assert record.severity is Severity.MODERATE  # "Take Precautions"
     assert "INR" in record.management and "8-12 weeks" in record.management
+    assert record.source_severity == "Take Precautions"
+
+
+def test_crediblemeds_texts_carry_no_broken_characters(kb):
+    """The listing's bullets survive only as U+FFFD: they become sentence breaks."""
+    for a, b in ((WARFARIN, AMIODARONE), (WARFARIN, IBUPROFEN)):
+        for record in by_source(kb, a, b)["CredibleMeds"]:
+            text = record.management + record.mechanism + record.original_text
+            assert "\ufffd" not in text and "ï¿½" not in text, text
 
 
 def test_knowledge_on_the_base_reaches_the_salt(kb):
@@ -105,7 +114,7 @@ def test_the_known_tdp_list_resolves_its_us_drugs():
     ],
 )
 def test_crediblemeds_advice_wording_gives_the_grade(advice, grade):
-    assert crediblemeds.grade_of(advice) is grade
+    assert crediblemeds.grade_of(advice)[0] is grade
 
 
 def test_ddinter_levels_are_mapped_explicitly():

@@ -1,5 +1,7 @@
 """CredibleMeds (AZCERT): the drugs with a known risk of torsades de pointes, and the curated
-interaction listing of 2017-02-26 (83 pairs with effect, mechanism and English advice).
+interaction listing of 2017-02-26 (83 pairs with effect, mechanism and English advice). The
+listing is UTF-8 whose bullets were lost to U+FFFD replacement characters on an earlier
+conversion: they are read as bullets.
 
 The known-risk list becomes the group `qt-known-tdp` that the rule tables pair with itself
 (ONC high-priority #21, "QT prolonging agents + QT prolonging agents", used this list). The
@@ -35,7 +37,7 @@ ADVICE_GRADES: tuple[tuple[str, Severity], ...] = (
     ("avoid", Severity.MAJOR),
     ("take precautions", Severity.MODERATE),
 )
-_BULLET = re.compile(r"\s*[\u00b7\u2022\u0095]\s*")
+_BULLET = re.compile(r"\s*[\u00b7\u2022\u0095\ufffd]\s*")
 
 SOURCE = {
     "id": CREDIBLEMEDS,
@@ -73,12 +75,13 @@ def known_tdp_group(
     return Group(KNOWN_TDP_GROUP, "drug with a known risk of torsades de pointes", members)
 
 
-def grade_of(advice: str) -> Severity:
-    key = " ".join(_BULLET.sub(" ", advice).lower().split())
+def grade_of(advice: str) -> tuple[Severity, str]:
+    """The listing's grade and its own wording ("Usually Avoid"; "" when it opens with none)."""
+    text = " ".join(_BULLET.sub(" ", advice).strip().strip('"').split())
     for wording, grade in ADVICE_GRADES:
-        if key.startswith(wording):
-            return grade
-    return Severity.MODERATE
+        if text.lower().startswith(wording):
+            return grade, text[: len(wording)]
+    return Severity.MODERATE, ""
 
 
 def clean(text: str) -> str:
@@ -92,7 +95,7 @@ def compile_listing(
 ) -> list[PairRow]:
     rows: list[PairRow] = []
     path = data_dir / FOLDER / LISTING_FILE
-    with path.open(encoding="cp1252", newline="") as handle:
+    with path.open(encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle, delimiter="\t"):
             row = {(k or "").strip(): (v or "") for k, v in row.items()}
             sides = [
@@ -103,13 +106,13 @@ def compile_listing(
             if not (sides[0] and sides[1]):
                 log.add(f"CredibleMeds listing: {row['object']} + {row['precipitant']}")
                 continue
-            grade = grade_of(row["Options"])
+            grade, wording = grade_of(row["Options"])
             advice = clean(row["Options"])
             statement = Statement(
                 source=CREDIBLEMEDS,
                 editions=CREDIBLEMEDS,
                 severity=grade.value,
-                source_severity=advice.split(".")[0],
+                source_severity=wording or "no grade wording (read as moderate)",
                 consequence=clean(row["Effect"]).rstrip("."),
                 mechanism=clean(row["Mechanism"]).rstrip("."),
                 management=advice,

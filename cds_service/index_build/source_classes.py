@@ -74,8 +74,7 @@ class ClassWidener:
         if mapping is None:
             return {}
         return {
-            rxcui: f"ATC {code} (the {self.source} class is ATC {', '.join(mapping.atc)}; the "
-            "source's list predates or omits the drug)"
+            rxcui: f"ATC {code}, a drug the {self.source} list does not know"
             for rxcui, code in self.facts.atc_members(mapping.atc, mapping.exclude).items()
             if rxcui not in self.known
         }
