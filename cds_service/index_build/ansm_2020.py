@@ -123,7 +123,7 @@ class SubstanceDirectory:
 
     def _widen(self, widener: ClassWidener) -> None:
         known = {rxcui for found in self.substances.values() for rxcui in found}
-        widener = ClassWidener(widener.source, widener.facts, known, widener.class_atc)
+        widener = widener.knowing(known)
         for key, members in sorted(self.classes.items()):
             extra = widener.extra_members(key)
             if not extra:

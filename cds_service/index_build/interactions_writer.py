@@ -198,7 +198,7 @@ def build_interactions(
     class_atc = source_classes.read_class_atc()
     log = UnmappedLog()
     ansm_result = ansm.compile_ansm(
-        data_dir, resolver, ClassWidener(ANSM_2020, facts, (), class_atc)
+        data_dir, resolver, ClassWidener(ANSM_2020, facts, class_atc=class_atc)
     )
     known_tdp = crediblemeds.known_tdp_group(data_dir, resolver, log)
     onc_result = onc.compile_onc(data_dir, drug_index, resolver, facts, known_tdp, log)

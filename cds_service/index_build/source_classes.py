@@ -61,13 +61,17 @@ class ClassWidener:
         self,
         source: str,
         facts: DrugFacts,
-        known_to_source: Iterable[str],
+        known_to_source: Iterable[str] = (),
         class_atc: dict[tuple[str, str], ClassAtc] | None = None,
     ) -> None:
         self.source = source
         self.facts = facts
         self.known = frozenset(known_to_source)
         self.class_atc = read_class_atc() if class_atc is None else class_atc
+
+    def knowing(self, known_to_source: Iterable[str]) -> ClassWidener:
+        """The same widener for a source whose vocabulary is only read later (ANSM's)."""
+        return ClassWidener(self.source, self.facts, known_to_source, self.class_atc)
 
     def extra_members(self, class_name: str) -> dict[str, str]:
         mapping = self.class_atc.get((self.source, normalize_name(class_name)))
