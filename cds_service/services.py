@@ -45,9 +45,11 @@ class ServiceDefinition:
 
 _DESCRIPTION = (
     "Checks {what} against each other and against the patient's active medications for "
-    "drug-drug interactions, using curated knowledge (ANSM thesaurus, HL7 PDDI rules, DrugBank "
-    "interaction types). Each card names its source, its severity and how the medication codes "
-    "were mapped to ingredients."
+    "drug-drug interactions, using curated knowledge (ANSM thesaurus, DDInter, the ONC "
+    "high-priority and non-interruptive lists, CredibleMeds, HL7 PDDI rules, DrugBank interaction "
+    "types) and reviewed rules from US labelling and pharmacology, on one severity scale. Each "
+    "card names its sources with their grades and how the medication codes were mapped to "
+    "ingredients."
 )
 
 SERVICES: tuple[ServiceDefinition, ...] = (
