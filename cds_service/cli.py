@@ -231,7 +231,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from cds_service.config import Settings
     from cds_service.logs import configure_logging
 
-    settings = replace(Settings.from_env(), auth_disabled=args.no_auth)
+    settings = replace(
+        Settings.from_env(), auth_disabled=args.no_auth, production=args.production
+    )
     configure_logging(structured=settings.log_format != "text")
     if args.no_auth and not _is_loopback(args.host):
         print(

@@ -25,7 +25,9 @@ class NoMedicationDataPolicy(StrEnum):
 CONVENTIONAL_NAMES = {"redis_url": "REDIS_URL"}  # read when the DDI_CDS_ variable is absent
 # Never read from the environment: turning token checks off takes `ddi-cds serve --no-auth`,
 # which refuses non-loopback addresses; a stray variable in a deployment must not do it.
-NOT_FROM_ENVIRONMENT = frozenset({"auth_disabled"})
+# Likewise `production`, which `ddi-cds serve --production` sets: it tightens defaults and
+# makes the start refuse without the secrets a deployment needs (docs/security.md).
+NOT_FROM_ENVIRONMENT = frozenset({"auth_disabled", "production"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,9 @@ class Settings:
     # The service's public URL as EHRs call it (behind a proxy); tokens' `aud` is checked
     # against it plus the endpoint's path. Empty: the URL of the request as received.
     public_base_url: str = ""
+    # `ddi-cds serve --production` (never from the environment): the try-it page is off unless
+    # switched on, and the start refuses without the pseudonym and audit keys from a secret
+    production: bool = False
     # Pages for people: the try-it page at / (synthetic patient, no EHR token: it costs CPU, so
     # a deployment may switch it off); the explanation page at /explain is always served
     try_it_page: bool = True
