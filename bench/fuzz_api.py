@@ -438,7 +438,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="ddi-fuzz-") as scratch:
         folder = Path(scratch)
-        env = {}
+        # the open endpoints' rate limit is tested on its own (tests/test_open_endpoints.py):
+        # here every request must reach the code it fuzzes
+        env = {"DDI_CDS_OPEN_REQUESTS_PER_S": "1000000", "DDI_CDS_OPEN_BURST": "1000000"}
         if args.auth:  # no issuer is trusted: every token is refused, as is no token
             trust = folder / "trusted-issuers.json"
             trust.write_text("[]")

@@ -6,7 +6,8 @@ with signed tokens, while Redis is killed and restarted and the FHIR server stal
 What runs (all on this machine, all real processes):
 - a Redis of its own (`redis-server` on a free port, nothing on disk), so killing it touches
   nothing else;
-- the FHIR stand-in (tests/fhir_standin.py) as the EHR's FHIR server;
+- the FHIR stand-in (tests/fhir_standin.py) as the EHR's FHIR server, over https with a CA of
+  the run's own (the service's FHIR CA bundle), listed as the test EHR's FHIR server;
 - `gunicorn` (gthread workers, the app preloaded) serving `cds_service.web:create_app()`, EHR
   tokens required (a test EHR key in a trusted-issuers file);
 - `--clients` threads, each an EHR sending, in turn: order-sign with prefetch (2 drafts + 15
@@ -17,9 +18,12 @@ What runs (all on this machine, all real processes):
 Phases, `--phase-seconds` each: baseline; Redis killed (SIGKILL); Redis restarted; the FHIR
 stand-in stalls every request; FHIR back. Per phase it reports requests, deliberate 4xx, other
 non-2xx (target 0), answers carrying a "Check incomplete" card, p50 / p95 / max latency of hook
-calls. At the end gunicorn is killed with SIGKILL (no graceful shutdown), and the feedback and
-audit files are read back: every feedback item acknowledged with 200 must be on disk, every hook
-call must be in the audit trail, whose chain must be intact. Exit status 1 if any check fails.
+calls, and feedback refused with 503 "replay check unavailable" (by design while Redis, the
+workers' shared token replay store, is down: feedback fails closed, hook calls fall back; only
+then is it expected). At the end gunicorn is killed with SIGKILL (no graceful shutdown), and
+the feedback and audit files are read back: every feedback item acknowledged with 200 must be
+on disk, every hook call past the token check must be in the audit trail (401s are counted, not
+stored), whose chain must be intact. Exit status 1 if any check fails.
 """
 
 from __future__ import annotations
@@ -50,7 +54,12 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cds_service.audit import AuditTrail, Pseudonyms, pseudonym_key  # noqa: E402
+from cds_service.audit import (  # noqa: E402
+    AUDIT_KEY_FILE,
+    AUDIT_KEY_VARIABLE,
+    AuditTrail,
+    load_key,
+)
 from cds_service.drug_index import DEFAULT_INDEX_PATH  # noqa: E402
 from tests.ehr_tokens import authorization, write_trust  # noqa: E402
 from tests.fhir_standin import Fault, FhirStandIn  # noqa: E402
@@ -59,6 +68,8 @@ PHASES = ("baseline", "redis killed", "redis restarted", "FHIR stalls", "FHIR ba
 SIGN = "/cds-services/ddi-order-sign"
 CLIENT_TIMEOUT_S = 10.0  # an EHR gives up at about 5 s; anything near this is a failure
 INCOMPLETE = "Check incomplete"
+REPLAY_UNAVAILABLE = "replay check unavailable; resend later"
+REDIS_DOWN_PHASES = ("redis killed", "redis restarted")  # a call may meet the restart's edge
 
 
 def free_port() -> int:
@@ -169,13 +180,14 @@ class PhaseStats:
     deliberate_4xx: int = 0
     unexpected: Counter = field(default_factory=Counter)  # status (or error) -> count
     incomplete: int = 0
+    replay_refused: int = 0  # feedback 503: the replay store was down
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass
 class Totals:
     hook_calls_answered: int = 0  # reached the service's hook handler (any status but 401)
-    hook_calls_refused: int = 0  # 401: audited too
+    hook_calls_refused: int = 0  # 401: counted on /metrics, not audited
     feedback_acknowledged: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -249,7 +261,9 @@ class Ehr(threading.Thread):
         response = self.post(SIGN + "/feedback", json.dumps({"feedback": [item]}).encode())
         with phase.lock:
             phase.requests += 1
-            if isinstance(response, str) or response.status_code != 200:
+            if replay_refused(response):
+                phase.replay_refused += 1
+            elif isinstance(response, str) or response.status_code != 200:
                 phase.unexpected[
                     response if isinstance(response, str) else response.status_code
                 ] += 1
@@ -274,7 +288,17 @@ class Ehr(threading.Thread):
         if not isinstance(response, str):
             totals: Totals = self.state["totals"]
             with totals.lock:
-                totals.hook_calls_answered += 1
+                if response.status_code == 401:
+                    totals.hook_calls_refused += 1
+                else:
+                    totals.hook_calls_answered += 1
+
+
+def replay_refused(response: requests.Response | str) -> bool:
+    if isinstance(response, str) or response.status_code != 503:
+        return False
+    issues = response.json().get("issue") or [{}]
+    return issues[0].get("diagnostics") == REPLAY_UNAVAILABLE
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -296,11 +320,14 @@ def main() -> int:
     redis_server.start()
     port = free_port()
     root = f"http://127.0.0.1:{port}"
+    fhir = FhirStandIn(stall_s=30, tls=True).start()  # before the service: its issuer lists it
     env = {
         **os.environ,
         "DDI_CDS_DATA_DIR": str(data_dir),
         "DDI_CDS_REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/0",
-        "DDI_CDS_TRUSTED_ISSUERS_FILE": str(write_trust(work / "trust")),
+        "DDI_CDS_TRUSTED_ISSUERS_FILE": str(write_trust(work / "trust", [fhir.base_url])),
+        "DDI_CDS_PUBLIC_BASE_URL": root,  # tokens' aud
+        "DDI_CDS_FHIR_CA_BUNDLE_FILE": str(fhir.ca_file),
         "OMP_NUM_THREADS": "1",  # two workers on two cores: one torch thread each
     }
     log_path = work / "gunicorn.log"
@@ -319,7 +346,7 @@ def main() -> int:
     totals = Totals()
     phases = [PhaseStats(name) for name in PHASES]
     state = {"stop": threading.Event(), "phase": phases[0], "totals": totals}
-    with FhirStandIn(stall_s=30) as fhir:
+    try:
         fhir.medication_requests = [
             medication_request(f"f{i}", code, "active") for i, code in enumerate(pool[:15])
         ]
@@ -341,6 +368,8 @@ def main() -> int:
         state["stop"].set()
         for client in clients:
             client.join(timeout=CLIENT_TIMEOUT_S + 5)
+    finally:
+        fhir.stop()
 
     server.send_signal(signal.SIGKILL)  # no graceful shutdown: what was acknowledged must be kept
     server.wait(timeout=10)
@@ -365,8 +394,9 @@ def report(
         }
     finally:
         db.close()
-    key = pseudonym_key("", data_dir / "pseudonym.key")
-    trail = AuditTrail(data_dir / "audit.sqlite", Pseudonyms(key))
+    configured = os.environ.get(AUDIT_KEY_VARIABLE, "")  # else the one the service made
+    chain_key = load_key(configured, AUDIT_KEY_VARIABLE, data_dir / AUDIT_KEY_FILE, create=False)
+    trail = AuditTrail(data_dir / "audit.sqlite", None, chain_key, read_only=True)
     chain = trail.verify()
     log_text = log_path.read_text(errors="replace")
     tracebacks = log_text.count("Traceback")
@@ -375,7 +405,8 @@ def report(
           f"{args.threads} threads, {args.clients} EHR clients, "
           f"{args.phase_seconds:.0f} s a phase; ready in {ready_s:.1f} s\n")  # fmt: skip
     header = ("phase", "requests", "deliberate 4xx", "other non-2xx", "incomplete-check answers",
-              "hook p50 ms", "hook p95 ms", "hook max ms")  # fmt: skip
+              "hook p50 ms", "hook p95 ms", "hook max ms",
+              "feedback 503, replay store down")  # fmt: skip
     rows = [header]
     for phase in phases:
         unexpected = sum(phase.unexpected.values())
@@ -384,6 +415,7 @@ def report(
             phase.name, str(phase.requests), str(phase.deliberate_4xx), f"{unexpected}{detail}",
             str(phase.incomplete), f"{statistics.median(phase.latencies_ms):.1f}",
             f"{percentile(phase.latencies_ms, 0.95):.1f}", f"{max(phase.latencies_ms):.1f}",
+            str(phase.replay_refused),
         ))  # fmt: skip
     print("| " + " | ".join(rows[0]) + " |")
     print("|" + "---|" * len(header))
@@ -393,6 +425,9 @@ def report(
     audited = trail.count()
     checks = {
         "no unexpected non-2xx": all(not p.unexpected for p in phases),
+        "feedback refused (503) only while Redis was down": all(
+            not p.replay_refused for p in phases if p.name not in REDIS_DOWN_PHASES
+        ),
         f"feedback acknowledged {len(totals.feedback_acknowledged)}, on disk after SIGKILL "
         f"{len(stored & totals.feedback_acknowledged)}": not lost,
         f"hook calls that reached the service {totals.hook_calls_answered}, audited {audited}":

@@ -31,6 +31,7 @@ import os
 import platform
 import random
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -212,6 +213,9 @@ def main() -> int:
         "DDI_CDS_WORKERS": str(args.workers),
         "DDI_CDS_THREADS": str(args.threads),
         "OMP_NUM_THREADS": "1",
+        # --production takes its keys from the environment only (a deployment's secret)
+        "DDI_CDS_PSEUDONYM_KEY": secrets.token_hex(32),
+        "DDI_CDS_AUDIT_KEY": secrets.token_hex(32),
     }
     pool = ingredient_pool(400)
     runs: list[Run] = []

@@ -6,16 +6,22 @@ module trusts only configured issuers, finds the key by `kid` in the issuer's JW
 fetched with `requests` and cached, refetched once on an unknown `kid`, or a local file),
 honours `jku` only when it is on that issuer's allow-list, accepts asymmetric algorithms only
 (never `none`, never HMAC, whose "secret" could be the public key), checks the time claims with
-a small leeway and refuses a `jti` seen before within its lifetime.
+a small leeway, refuses a token that lives longer than `token_max_lifetime_s` (5 minutes) and
+a `jti` seen before within its lifetime (`JtiStore`, where what happens when Redis is down is
+decided and explained).
 
 Every failure raises `TokenRejected` with a reason for the service's own log; the caller answers
 401 without detail. The token itself is never logged or kept, only its `jti` (hashed).
+An issuer also lists the FHIR servers its tokens may name (`fhir_servers`): a call's
+`fhirServer` is read only when it is one of them (`cds_service.fhir_client.FhirServerPolicy`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -27,14 +33,24 @@ import jwt
 import redis
 import requests
 
+from cds_service.config import Settings
 from cds_service.deadline import Deadline
+from cds_service.fhir_client import base_url_problem, normalise_base
 
 ALGORITHMS = ("ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 MAX_TOKEN_BYTES = 16 * 1024
+ISSUER_KEYS = frozenset({"iss", "jwks_url", "jwks_file", "jku_allowed", "fhir_servers"})
+_FALLBACK_LOG_EVERY_S = 10.0
+
+log = logging.getLogger("cds_service.auth")
 
 
 class TokenRejected(Exception):
     """Why a token was refused: for the log, never for the caller."""
+
+
+class ReplayCheckUnavailable(Exception):
+    """The shared replay store did not answer and the call writes data: it must be resent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +59,14 @@ class TrustedIssuer:
     jwks_url: str | None = None  # where the issuer publishes its keys
     jwks_file: Path | None = None  # or a pinned local copy of them (then no URL is fetched)
     jku_allowed: tuple[str, ...] = ()  # JWKS URLs a token's `jku` header may name
+    fhir_servers: tuple[str, ...] = ()  # FHIR bases its tokens may name (no trailing slash)
 
 
 @dataclass(frozen=True, slots=True)
 class VerifiedToken:
     issuer: str
     claims: dict[str, Any] = field(repr=False)
+    fhir_servers: tuple[str, ...] = ()  # the issuer's: what this call's fhirServer may be
 
 
 class JwksCache:
@@ -105,22 +123,51 @@ class JwksCache:
 
 
 class JtiStore:
-    """Token ids seen within their lifetime: Redis (shared by all workers), or this process's
-    memory when Redis is unavailable."""
+    """Token ids seen within their tokens' lifetime, so that each token is accepted once.
+
+    The store is Redis, shared by every worker and replica. When Redis does not answer, what
+    happens depends on what the call does (a decision, docs/service.md "EHR tokens"):
+
+    * a hook call only reads and answers with warnings a prescriber must not lose to a cache
+      outage: its check falls back to this process's memory. A captured token could then be
+      replayed once in each other worker process, and for at most its lifetime (5 minutes at
+      most, `token_max_lifetime_s`); a replayed hook call returns the same kind of cards to the
+      same caller. Each fallback is counted (`ddi_cds_replay_store_fallbacks_total`) and logged.
+    * a feedback call writes to the service's records: it fails closed
+      (`ReplayCheckUnavailable`, answered 503 "replay check unavailable; resend later"), so that
+      a replayed token can never store data twice.
+
+    `one_process`: this process is the whole service (the WSGI server says so:
+    `wsgi.multiprocess` false, as for `ddi-cds serve` or one gunicorn worker), so its memory
+    sees every call and stands in for Redis for both kinds of call (what Redis alone had seen
+    before it went down is not known to it; counted all the same)."""
 
     def __init__(self, client: redis.Redis | None) -> None:
         self._client = client
         self._local: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._last_fallback_log = -math.inf
 
-    def first_use(self, issuer: str, jti: str, expires_at: float) -> bool:
+    def first_use(
+        self,
+        issuer: str,
+        jti: str,
+        ttl_s: float,
+        *,
+        writes: bool = False,
+        one_process: bool = False,
+    ) -> bool:
+        """Whether this is the first use of (`issuer`, `jti`); remembered `ttl_s` seconds.
+        `writes`: the call stores data (feedback), so a shared store is required."""
         key = "ddi-cds:jti:" + hashlib.sha256(f"{issuer}|{jti}".encode()).hexdigest()[:40]
-        ttl = max(1, int(expires_at - time.time()) + 1)
+        ttl = max(1, math.ceil(ttl_s))
         if self._client is not None:
             try:
                 return bool(self._client.set(key, b"1", nx=True, ex=ttl))
-            except (redis.RedisError, OSError):
-                pass  # the local memory still refuses replays to this process
+            except (redis.RedisError, OSError) as error:
+                self._fall_back(writes and not one_process, type(error).__name__)
+        elif not one_process:
+            self._fall_back(writes, "no Redis configured and several processes")
         now = time.time()
         with self._lock:
             for old in [k for k, until in self._local.items() if until < now]:
@@ -129,6 +176,22 @@ class JtiStore:
                 return False
             self._local[key] = now + ttl
             return True
+
+    def _fall_back(self, writes: bool, why: str) -> None:
+        if writes:
+            log.warning("token replay store unavailable (%s): a feedback call is refused", why)
+            raise ReplayCheckUnavailable(why)
+        from cds_service import metrics  # here: `serve --production` sets metrics up first
+
+        metrics.REPLAY_FALLBACKS.inc()
+        now = time.monotonic()
+        if now - self._last_fallback_log >= _FALLBACK_LOG_EVERY_S:  # not a line per call
+            self._last_fallback_log = now
+            log.warning(
+                "token replay store unavailable (%s): tokens are checked against this "
+                "process's memory only (counted in ddi_cds_replay_store_fallbacks_total)",
+                why,
+            )
 
 
 class TokenVerifier:
@@ -139,15 +202,25 @@ class TokenVerifier:
         jti_store: JtiStore,
         *,
         leeway_s: float = 30.0,
+        max_lifetime_s: float = 300.0,
     ) -> None:
         self.issuers = {issuer.iss: issuer for issuer in issuers}
         self.jwks, self.jti_store, self.leeway_s = jwks, jti_store, leeway_s
+        self.max_lifetime_s = max_lifetime_s
 
     def verify(
-        self, authorization: str | None, audience: str, deadline: Deadline | None = None
+        self,
+        authorization: str | None,
+        audience: str,
+        deadline: Deadline | None = None,
+        *,
+        writes: bool = False,
+        one_process: bool = False,
     ) -> VerifiedToken:
         """The token of an `Authorization: Bearer …` header, checked for `audience`; a key set
-        fetched on the way waits no longer than `deadline` allows."""
+        fetched on the way waits no longer than `deadline` allows. `writes`: the call stores
+        data, so its replay check must be shared (raises `ReplayCheckUnavailable` otherwise);
+        `one_process`: this process is the whole service (see `JtiStore`)."""
         if not authorization or not authorization.startswith("Bearer "):
             raise TokenRejected("no bearer token")
         token = authorization.removeprefix("Bearer ").strip()
@@ -181,11 +254,24 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as error:
             raise TokenRejected(f"token refused ({type(error).__name__})") from None
-        if claims["iat"] > time.time() + self.leeway_s:
+        issued, expires = claims["iat"], claims["exp"]
+        if not all(
+            isinstance(t, int | float) and not isinstance(t, bool) for t in (issued, expires)
+        ):
+            raise TokenRejected("iat and exp must be numbers")
+        now = time.time()
+        if issued > now + self.leeway_s:
             raise TokenRejected("issued in the future")
-        if not self.jti_store.first_use(issuer.iss, str(claims["jti"]), float(claims["exp"])):
+        if expires - issued > self.max_lifetime_s:
+            raise TokenRejected(f"lives {expires - issued:.0f} s, over {self.max_lifetime_s:.0f}")
+        # Remembered while the token is acceptable (to exp plus the leeway), which the lifetime
+        # check bounds: never longer than the lifetime and twice the leeway.
+        remember_s = min(expires + self.leeway_s - now, self.max_lifetime_s + 2 * self.leeway_s)
+        if not self.jti_store.first_use(
+            issuer.iss, str(claims["jti"]), remember_s + 1, writes=writes, one_process=one_process
+        ):
             raise TokenRejected("jti already used")
-        return VerifiedToken(issuer.iss, claims)
+        return VerifiedToken(issuer.iss, claims, issuer.fhir_servers)
 
     @staticmethod
     def _key_source(issuer: TrustedIssuer, jku: Any) -> str:
@@ -202,10 +288,57 @@ class TokenVerifier:
         raise TokenRejected("the issuer has no key set configured")
 
 
+def token_verifier(settings: Settings, client: redis.Redis | None) -> TokenVerifier:
+    """The verifier the settings describe; `client`: Redis for the replay store (None: not
+    configured). Raises ValueError when the settings cannot be served safely."""
+    issuers = trusted_issuers(settings)
+    if not issuers:
+        log.warning(
+            "no trusted EHR issuers configured (DDI_CDS_TRUSTED_ISSUERS_FILE): every hook and "
+            "feedback call will be refused with 401; for local development use --no-auth"
+        )
+    return TokenVerifier(
+        issuers,
+        JwksCache(),  # a fetch on the request path is cut to the call's deadline
+        JtiStore(client),
+        leeway_s=settings.auth_leeway_s,
+        max_lifetime_s=settings.token_max_lifetime_s,
+    )
+
+
+def trusted_issuers(settings: Settings) -> list[TrustedIssuer]:
+    """The issuers file's issuers, once the settings that go with them are sound: with any
+    issuer, `public_base_url` is required, because a token's `aud` must be checked against the
+    service's own URL and never against the Host header a caller chooses."""
+    path = settings.trusted_issuers_file
+    issuers = load_trusted_issuers(path) if path else []
+    if issuers and not settings.public_base_url:
+        raise ValueError(
+            "DDI_CDS_PUBLIC_BASE_URL must be set when trusted issuers are configured "
+            "(DDI_CDS_TRUSTED_ISSUERS_FILE): tokens' aud is checked against it, never against "
+            "the request's Host header; set it to the service's URL as the EHRs call it, "
+            "e.g. https://cds.hospital.example"
+        )
+    if settings.public_base_url:
+        problem = base_url_problem(settings.public_base_url, http_loopback=True)
+        if problem == "plain http":  # TLS ends at a proxy in front; the URL is what EHRs use
+            problem = None
+        if problem is not None:
+            raise ValueError(
+                f"DDI_CDS_PUBLIC_BASE_URL={settings.public_base_url!r} is not a base URL "
+                f"({problem})"
+            )
+    if settings.token_max_lifetime_s <= 0:
+        raise ValueError("DDI_CDS_TOKEN_MAX_LIFETIME_S must be a positive number of seconds")
+    return issuers
+
+
 def load_trusted_issuers(path: Path) -> list[TrustedIssuer]:
-    """The issuers file: a JSON list of {"iss", "jwks_url" or "jwks_file", "jku_allowed"}.
-    A relative `jwks_file` is read next to the issuers file. Raises ValueError saying what is
-    wrong, so a misconfigured service does not start."""
+    """The issuers file: a JSON list of {"iss", "jwks_url" or "jwks_file", "jku_allowed",
+    "fhir_servers"}. A relative `jwks_file` is read next to the issuers file; `fhir_servers`
+    are the exact https base URLs the issuer's tokens may name as `fhirServer` (none: the
+    service reads prefetched data only). Raises ValueError saying what is wrong, so a
+    misconfigured service does not start."""
     try:
         entries = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -217,7 +350,7 @@ def load_trusted_issuers(path: Path) -> list[TrustedIssuer]:
         where = f"trusted issuers file {path}, entry {number}"
         if not isinstance(entry, dict) or not isinstance(entry.get("iss"), str):
             raise ValueError(f"{where}: needs an 'iss' string")
-        unknown = set(entry) - {"iss", "jwks_url", "jwks_file", "jku_allowed"}
+        unknown = set(entry) - ISSUER_KEYS
         if unknown:
             raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
         jwks_file = entry.get("jwks_file")
@@ -232,6 +365,19 @@ def load_trusted_issuers(path: Path) -> list[TrustedIssuer]:
                 jwks_url=entry.get("jwks_url"),
                 jwks_file=(path.parent / jwks_file) if jwks_file else None,
                 jku_allowed=tuple(allowed),
+                fhir_servers=_fhir_servers(entry.get("fhir_servers", []), where),
             )
         )
     return issuers
+
+
+def _fhir_servers(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(u, str) for u in value):
+        raise ValueError(f"{where}: 'fhir_servers' must be a list of https base URLs")
+    for url in value:
+        problem = base_url_problem(url)
+        if problem is not None:
+            raise ValueError(
+                f"{where}: fhir_servers {url[:200]!r} is not an https base ({problem})"
+            )
+    return tuple(normalise_base(url) for url in value)

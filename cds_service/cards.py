@@ -8,21 +8,20 @@ ingredient. Text that came from the EHR is escaped before it goes into Markdown.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from cds_service import prediction_cards
+from cds_service.card_text import SERVICE_LABEL, clip, escape
 from cds_service.codes import NDC_SYSTEMS, RXNORM_SYSTEMS
 from cds_service.evidence import KnownInteraction, lead_record, records_to_show
 from cds_service.interaction_check import CheckResult, InteractingPair
+from cds_service.limit_cards import LISTED, left_unchecked_card, more_interactions_card
 from cds_service.orders import PrescribedMedication, Role
 from cds_service.severity import Indicator, Severity
 
-SUMMARY_LIMIT = 140  # the spec's limit: "<140 characters"
-SERVICE_LABEL = "DDI CDS (curated interaction knowledge)"
 # Routes by which a drug reaches the blood far less than by mouth or injection
 LOCAL_ROUTES = frozenset({"topical", "ophthalmic", "otic", "nasal", "vaginal", "rectal"})
 OVERRIDE_SYSTEM = "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes"
@@ -39,9 +38,6 @@ OVERRIDE_REASONS: tuple[tuple[str, str], ...] = (  # code, display: as the code 
         "Recommended action does not align with the latest evidence",
     ),
 )
-# Inline markup only: every line of the detail starts with text of ours, so block markers
-# ("#", "-", "1.") in EHR text cannot take effect and need no escaping
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
 
 NewId = Callable[[], str]
 _LISTED_PAIRS = 20  # pairs named on a card about pairs left unscored
@@ -56,6 +52,9 @@ class CardOptions:
     new_id: NewId = _new_uuid
     # Pairs only the model flags beyond this many share one summary card (alert fatigue).
     max_predicted_cards: int = 3
+    # Interaction cards in full beyond this many share one card (`limit_cards`), most severe
+    # first: an answer stays readable and bounded in size, whatever the call carried
+    max_interaction_cards: int = 20
     explain_url: str | None = None  # absolute URL of the explanation endpoint, if served
 
 
@@ -72,9 +71,15 @@ def cards_for(
     curated = [pair for pair in result.pairs if pair.interactions]
     predicted_only = [pair for pair in result.pairs if not pair.interactions]
     shown = predicted_only[: options.max_predicted_cards]
-    cards = [interaction_card(pair, options) for pair in curated + shown]
+    in_full = (curated + shown)[: options.max_interaction_cards]
+    cards = [interaction_card(pair, options) for pair in in_full]
+    if len(curated) + len(shown) > len(in_full):
+        rest = (curated + shown)[len(in_full) :]
+        cards.append(more_interactions_card(rest, options.new_id))
     if len(predicted_only) > len(shown):
         cards.append(more_predictions_card(predicted_only[len(shown) :], options))
+    if result.left_unchecked:
+        cards.append(left_unchecked_card(result.left_unchecked, options.new_id))
     if result.unmapped:
         cards.append(unmapped_card(result.unmapped, options))
     if result.model is not None and result.model.out_of_time:
@@ -97,7 +102,7 @@ def interaction_card(pair: InteractingPair, options: CardOptions) -> dict:
     indicator = (pair.grade.indicator or Indicator.INFO).value
     card: dict = {
         "uuid": options.new_id(),
-        "summary": _clip(f"{name_a.capitalize()} + {name_b}: {_sentence_case(what)}"),
+        "summary": clip(f"{name_a.capitalize()} + {name_b}: {_sentence_case(what)}"),
         "indicator": indicator,
         "detail": _detail(pair),
         "source": {"label": _with_licence(top), "url": top.url},
@@ -132,7 +137,7 @@ def _explain_link(pair: InteractingPair, options: CardOptions) -> list[dict]:
         return []
     query = urlencode({"a": pair.ingredient_a.rxcui, "b": pair.ingredient_b.rxcui})
     label = f"Why the model predicts this: {pair.ingredient_a.name} + {pair.ingredient_b.name}"
-    return [{"label": _clip(label), "url": f"{options.explain_url}?{query}", "type": "absolute"}]
+    return [{"label": clip(label), "url": f"{options.explain_url}?{query}", "type": "absolute"}]
 
 
 def predicted_card(pair: InteractingPair, options: CardOptions) -> dict:
@@ -141,7 +146,7 @@ def predicted_card(pair: InteractingPair, options: CardOptions) -> dict:
     name_a, name_b = pair.ingredient_a.name, pair.ingredient_b.name
     card: dict = {
         "uuid": options.new_id(),
-        "summary": _clip(prediction_cards.summary(name_a, name_b, pair.prediction)),
+        "summary": clip(prediction_cards.summary(name_a, name_b, pair.prediction)),
         "indicator": prediction_cards.indicator(pair.prediction),
         "detail": _detail(pair),
         "source": {"label": f"{prediction_cards.MODEL_LABEL}, {pair.prediction.model_version}"},
@@ -168,7 +173,7 @@ def more_predictions_card(pairs: list[InteractingPair], options: CardOptions) ->
     count = len(pairs)
     return {
         "uuid": options.new_id(),
-        "summary": _clip(f"The prediction model flags {count} more pair{'s' if count > 1 else ''}"),
+        "summary": clip(f"The prediction model flags {count} more pair{'s' if count > 1 else ''}"),
         "indicator": "info",
         "detail": "\n".join(lines),
         "source": {"label": f"{prediction_cards.MODEL_LABEL}, {version}"},
@@ -189,8 +194,10 @@ def unmapped_card(medications: Iterable[PrescribedMedication], options: CardOpti
         "",
     ]
     labels = []
-    for medication in medications:
+    for number, medication in enumerate(medications):
         labels.append(medication.label)
+        if number >= LISTED:
+            continue  # counted in the summary, not listed: the answer stays bounded
         mapping = medication.mapping
         why = mapping.unchecked if mapping.is_mapped else mapping.unmapped_reasons
         reasons = "; ".join(why) or "no reason recorded"
@@ -200,12 +207,14 @@ def unmapped_card(medications: Iterable[PrescribedMedication], options: CardOpti
             f"{escape(reasons)}"
         )
     count = len(labels)
+    if count > LISTED:
+        lines.append(f"- and {count - LISTED} more")
     summary = f"{count} medication{'s' if count > 1 else ''} could not be checked: " + ", ".join(
-        labels
+        labels[:LISTED]
     )
     return {
         "uuid": options.new_id(),
-        "summary": _clip(summary),
+        "summary": clip(summary),
         "indicator": "info",
         "detail": "\n".join(lines),
         "source": {"label": SERVICE_LABEL},
@@ -245,7 +254,7 @@ def model_out_of_time_card(result: CheckResult, options: CardOptions) -> dict:
     count = len(pairs)
     return {
         "uuid": options.new_id(),
-        "summary": _clip(
+        "summary": clip(
             f"Check incomplete: {count} pair{'s' if count > 1 else ''} not scored by the "
             "prediction model in time"
         ),
@@ -275,11 +284,6 @@ def too_many_medications_card(limit: int, options: CardOptions) -> dict:
         ),
         "source": {"label": SERVICE_LABEL},
     }
-
-
-def escape(text: str) -> str:
-    """EHR-supplied text, made inert in Markdown (and on one line)."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
 
 
 def _detail(pair: InteractingPair) -> str:
@@ -392,7 +396,7 @@ def _removal_suggestions(pair: InteractingPair, options: CardOptions) -> list[di
         if medication.role is not Role.DRAFT or medication.reference is None:
             continue  # an order without an id cannot be named in a delete action
         suggestion = {
-            "label": _clip(f"Remove the draft order for {medication.label}"),
+            "label": clip(f"Remove the draft order for {medication.label}"),
             "uuid": options.new_id(),
             "actions": [
                 {
@@ -414,7 +418,7 @@ def _links(records: Iterable[KnownInteraction], exclude: str) -> list[dict]:
     for record in records:
         if record.url and record.url != exclude and record.url not in links:
             links[record.url] = {
-                "label": _clip(_with_licence(record)),
+                "label": clip(_with_licence(record)),
                 "url": record.url,
                 "type": "absolute",
             }
@@ -442,8 +446,3 @@ def _sentence_case(text: str) -> str:
 def _shorten(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def _clip(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) < SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 2].rstrip() + "…"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ipaddress
 import json
 import re
 import signal
@@ -23,6 +22,8 @@ from cds_service.medication import MedicationMapping
 from cds_service.suggestions import describe, suggester_for
 
 if TYPE_CHECKING:
+    from cds_service.audit import AuditTrail
+    from cds_service.config import Settings
     from cds_service.evidence import KnownInteraction
     from cds_service.knowledge import KnowledgeBase
 from cds_service.overrides import OverridesError
@@ -214,13 +215,16 @@ def cmd_build_index(args: argparse.Namespace) -> int:
     return 0
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def _missing_secrets(settings: Settings) -> list[str]:
+    """The keys `serve --production` must be given. Checked here, before anything is loaded;
+    `cds_service.web.open_audit_trail` refuses the same (and malformed keys) as the app is made."""
+    if not settings.production:
+        return []
+    given = {
+        "DDI_CDS_PSEUDONYM_KEY": settings.pseudonym_key,
+        "DDI_CDS_AUDIT_KEY": settings.audit_key,
+    }
+    return [name for name, value in given.items() if not value.strip()]
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -229,16 +233,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from werkzeug.serving import make_server
 
     from cds_service.config import Settings
+    from cds_service.fhir_client import is_loopback
     from cds_service.logs import configure_logging
 
-    settings = replace(
-        Settings.from_env(), auth_disabled=args.no_auth, production=args.production
-    )
+    settings = replace(Settings.from_env(), auth_disabled=args.no_auth, production=args.production)
     configure_logging(structured=settings.log_format != "text")
-    if args.no_auth and not _is_loopback(args.host):
+    if args.no_auth and not is_loopback(args.host):
         print(
             f"ddi-cds: --no-auth serves without EHR tokens and is for local development only; "
             f"it refuses to bind {args.host!r} (use 127.0.0.1 or ::1)",
+            file=sys.stderr,
+        )
+        return 2
+    missing = _missing_secrets(settings)
+    if missing:
+        print(
+            f"ddi-cds: --production needs {' and '.join(missing)} from a secret (hex, at least "
+            "16 bytes: `openssl rand -hex 32`); in production no key is made or kept beside "
+            "the data it protects",
             file=sys.stderr,
         )
         return 2
@@ -247,13 +259,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from cds_service.site_overrides import load_site_overrides
 
         load_site_overrides(settings.overrides_file, DrugIndex(), KnowledgeBase())
-    if args.production:  # before the web layer is imported: it sets up multi-process metrics
-        from cds_service.production import serve
+    try:
+        if not settings.auth_disabled:  # issuers without a public URL: refused before any worker
+            from cds_service.auth import trusted_issuers
 
-        return serve(settings, args.host, args.port)
-    from cds_service.web import create_app
+            trusted_issuers(settings)
+        if args.production:  # before the web layer is imported: it sets up multi-process metrics
+            from cds_service.production import serve
 
-    app = create_app(settings)
+            return serve(settings, args.host, args.port)
+        from cds_service.web import create_app
+
+        app = create_app(settings)
+    except ValueError as error:  # a key malformed, an audit trail of another key (AuditSetupError)
+        print(f"ddi-cds: {error}", file=sys.stderr)
+        return 2
     server = make_server(args.host, args.port, app, threaded=True)
     # shutdown() waits for serve_forever() to return, so it must not run on the serving thread
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
@@ -266,7 +286,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    """Read the audit trail: check its chain, trace a card, list a patient's calls."""
+    """Read the audit trail: check its chain, trace a card, list a patient's calls. Keys come
+    from the environment as the service has them (in development, from the data folder); none
+    is ever made here, and each is needed only by what uses it."""
     from dataclasses import replace
 
     from cds_service.config import Settings
@@ -278,23 +300,68 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if not (data_dir_of(settings) / "audit.sqlite").exists():
         print(f"ddi-cds: no audit trail in {data_dir_of(settings)}", file=sys.stderr)
         return 2
-    trail = open_audit_trail(settings)
-    if args.action == "verify":
-        check = trail.verify()
-        if check.intact:
-            print(f"{check.rows} hook calls; the chain is intact")
-            return 0
-        print(f"the chain breaks at row {check.broken_at}: {check.reason}", file=sys.stderr)
+    try:
+        trail = open_audit_trail(settings, read_only=True)
+        if args.action == "verify":
+            return _audit_verify(trail, args.head or [])
+        if args.action == "card":
+            return _audit_card(trail, args.value, args.matches)
+        print(json.dumps(trail.calls_for_patient(args.value), indent=2, ensure_ascii=False))
+        return 0
+    except ValueError as error:  # a key missing (AuditSetupError), a bad --head, bad JSON
+        print(f"ddi-cds: {error}", file=sys.stderr)
+        return 2
+
+
+def _head(text: str) -> tuple[int, str]:
+    """`ROW:HASH` as the service logs a head (the hash, or its first hex digits: at least 12)."""
+    row, _, prefix = text.partition(":")
+    if not (row.isdigit() and len(prefix) >= 12 and re.fullmatch(r"[0-9a-fA-F]+", prefix)):
+        raise ValueError(f"--head {text!r}: expected ROW:HASH (at least 12 hex digits)")
+    return int(row), prefix.lower()
+
+
+def _audit_verify(trail: AuditTrail, heads: list[str]) -> int:
+    check = trail.verify([_head(text) for text in heads])
+    if check.unkeyed:
+        print(f"ddi-cds: {check.reason}", file=sys.stderr)
         return 1
-    if args.action == "card":
-        found = trail.card(args.value)
-        if found is None:
-            print(f"ddi-cds: no card {args.value!r} in the audit trail", file=sys.stderr)
-            return 1
+    if not check.intact:
+        where = f"row {check.broken_at}" if check.broken_at else "the trail as a whole"
+        print(f"the chain breaks at {where}: {check.reason}", file=sys.stderr)
+        return 1
+    head = f"; head: row {check.head[0]}, hash {check.head[1]}" if check.head else ""
+    checked = f"; {len(heads)} exported head(s) found in it" if heads else ""
+    print(f"{check.rows} hook calls; the chain is intact{head}{checked}")
+    return 0
+
+
+def _audit_card(trail: AuditTrail, card_uuid: str, matches: str | None) -> int:
+    found = trail.card(card_uuid)
+    if found is None:
+        print(f"ddi-cds: no card {card_uuid!r} in the audit trail", file=sys.stderr)
+        return 1
+    if matches is None:
         print(json.dumps(found, indent=2, ensure_ascii=False))
         return 0
-    print(json.dumps(trail.calls_for_patient(args.value), indent=2, ensure_ascii=False))
-    return 0
+    held = _held_card(json.loads(Path(matches).read_text(encoding="utf-8")), card_uuid)
+    if held is None:
+        print(f"ddi-cds: {matches} holds no card {card_uuid!r}", file=sys.stderr)
+        return 1
+    if trail.card_matches(card_uuid, held):
+        print(f"the card in {matches} is the card served (SHA-256 {found['card']['sha256']})")
+        return 0
+    print(f"the card in {matches} is NOT the card served as {card_uuid}", file=sys.stderr)
+    return 1
+
+
+def _held_card(held: object, card_uuid: str) -> dict | None:
+    """The card of that uuid in what someone holds: the card itself, or a response's cards."""
+    cards = held.get("cards") if isinstance(held, dict) and "cards" in held else [held]
+    for card in cards if isinstance(cards, list) else []:
+        if isinstance(card, dict) and card.get("uuid") == card_uuid:
+            return card
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -336,6 +403,17 @@ def build_parser() -> argparse.ArgumentParser:
     audit = commands.add_parser("audit", help="check the audit trail, trace a card or a patient")
     audit.add_argument("action", choices=["verify", "card", "patient"])
     audit.add_argument("value", nargs="?", default="", help="a card's uuid or a patient id")
+    audit.add_argument(
+        "--head",
+        action="append",
+        metavar="ROW:HASH",
+        help="verify: a chain head as the service exported it (log line, /metrics); repeatable",
+    )
+    audit.add_argument(
+        "--matches",
+        metavar="CARD_JSON",
+        help="card: whether this card (or a response holding it) is the one served",
+    )
     audit.add_argument("--data-dir", help="the service's data folder (default: as it serves)")
     audit.set_defaults(func=cmd_audit)
     for name, text in MODEL_COMMANDS.items():

@@ -22,6 +22,9 @@ class NoMedicationDataPolicy(StrEnum):
     PRECONDITION_FAILED = "412"  # answer 412, as the spec allows
 
 
+PRODUCTION_METRICS_PORT = 9464  # Prometheus' registered default for exporters
+# Settings whose default is None ("decided by another setting"): the type read from a variable
+OPTIONAL_TYPES: dict[str, type] = {"try_it_page": bool, "metrics_port": int}
 CONVENTIONAL_NAMES = {"redis_url": "REDIS_URL"}  # read when the DDI_CDS_ variable is absent
 # Never read from the environment: turning token checks off takes `ddi-cds serve --no-auth`,
 # which refuses non-loopback addresses; a stray variable in a deployment must not do it.
@@ -42,8 +45,18 @@ class Settings:
     data_dir: Path | None = None
     # Key of the pseudonyms that stand for patient, user and encounter ids in the audit trail
     # and the logs (hex, at least 16 bytes; a secret). Empty: made once and kept in
-    # <data_dir>/pseudonym.key. Every worker and replica sharing a trail must share the key.
+    # <data_dir>/pseudonym.key, in development only (`serve --production` refuses to start
+    # without it). Every worker and replica sharing a trail must share the key.
     pseudonym_key: str = ""
+    # Stored data
+    # Key of the audit trail's chain (hex, at least 16 bytes; a secret kept apart from the data
+    # volume): each row's hash is an HMAC with it, so that a copy of the file cannot be edited
+    # and its chain recomputed. Empty: as the pseudonym key (<data_dir>/audit.key, development
+    # only). The trail remembers a check of its key and refuses another one.
+    audit_key: str = ""
+    # The chain's head (last row and hash) is logged and set on /metrics at start and at every
+    # row whose number is a multiple of this, to be kept where the volume's holder cannot reach
+    audit_head_every: int = 1000
     # Time: a hook call answers within `request_deadline_s` (EHRs give up at about 5 s) with what
     # it has checked by then; all FHIR reads of a call share `fhir_budget_s`, the model's scoring
     # and explaining `model_budget_s`; each ends early enough to leave time for the rest
@@ -55,10 +68,14 @@ class Settings:
     fhir_connect_timeout_s: float = 1.0
     fhir_read_timeout_s: float = 2.0
     fhir_max_pages: int = 10  # Bundle pages followed per search
-    # Request limits
-    max_body_bytes: int = 8 * 1024 * 1024
+    # Request limits: what one call may cost, whatever it carries (docs/security.md). What a
+    # limit leaves out is said on a card; a real prescribing session is far below each.
+    max_body_bytes: int = 1024 * 1024
     max_json_depth: int = 64
-    max_medications: int = 1000  # draft and current medication resources read per request
+    max_medications: int = 300  # draft and current medication resources read per request
+    max_ingredients: int = 100  # distinct ingredients checked per call (the new orders' first)
+    max_pairs: int = 5000  # ingredient pairs checked per call
+    max_cards: int = 20  # interaction cards in full; the rest share one card, most severe first
     # `ddi-cds serve --production` (gunicorn): worker processes (0: one per core) and threads
     # in each (calls waiting on a FHIR server leave the core to the others)
     workers: int = 0
@@ -74,6 +91,13 @@ class Settings:
     cache_local_entries: int = 10_000  # pair predictions kept in each process (2 kB each)
     redis_breaker_failures: int = 3  # consecutive Redis errors before it is left alone
     redis_breaker_cooldown_s: float = 5.0
+    # Cache integrity: Redis decides what cards say, so each value kept there carries an
+    # HMAC-SHA-256 bound to its key, and a value that fails it is ignored. Key: hex, at least 16
+    # bytes, a secret; empty: derived from the pseudonym key, which every worker and replica
+    # sharing the Redis already shares. `redis_ca_file`: the CA (PEM) that signed a rediss://
+    # (TLS) Redis's certificate, when not one the system trusts.
+    cache_key: str = ""
+    redis_ca_file: Path | None = None
     # Optional (HL7 PDDI guide): a card shown at order-select is not repeated at order-sign for
     # the same clinician, patient, encounter and pair within this many seconds (needs Redis)
     suppress_repeat_cards: bool = False
@@ -98,15 +122,46 @@ class Settings:
     auth_disabled: bool = False
     trusted_issuers_file: Path | None = None
     auth_leeway_s: float = 30.0
-    # The service's public URL as EHRs call it (behind a proxy); tokens' `aud` is checked
-    # against it plus the endpoint's path. Empty: the URL of the request as received.
+    # The service's public URL as EHRs call it; tokens' `aud` is checked against it plus the
+    # endpoint's path, never against the request's Host header. Required when trusted issuers
+    # are configured (the start refuses without it).
     public_base_url: str = ""
+    # FHIR servers and tokens. Which FHIR servers a token's issuer may name is in the issuers
+    # file ("fhir_servers"); they are read over https only, checked against the system's CAs or
+    # this CA bundle (PEM; a hospital's internal CA). A token may live at most
+    # `token_max_lifetime_s` (exp - iat), which also bounds how long its jti is remembered.
+    fhir_ca_bundle_file: Path | None = None
+    token_max_lifetime_s: float = 300.0
     # `ddi-cds serve --production` (never from the environment): the try-it page is off unless
     # switched on, and the start refuses without the pseudonym and audit keys from a secret
     production: bool = False
-    # Pages for people: the try-it page at / (synthetic patient, no EHR token: it costs CPU, so
-    # a deployment may switch it off); the explanation page at /explain is always served
-    try_it_page: bool = True
+    # Pages for people: the try-it page at / (synthetic patient, no EHR token). It runs the
+    # engine for anyone who can reach it, so it is off under --production unless switched on
+    # (None: on in development, off in production) and, when on, takes at most
+    # `try_it_max_entries` medications and `try_it_max_concurrent` checks at once per process.
+    # The explanation page at /explain is always served.
+    try_it_page: bool | None = None
+    try_it_max_entries: int = 20
+    try_it_max_concurrent: int = 2
+    # Open endpoints (the try-it page's check, /explain, the autocomplete) answer at most
+    # `open_requests_per_s` a second per process, in bursts of `open_burst` (429 beyond it);
+    # the ingress limits each client before that (deploy/kubernetes/ingress.yaml)
+    open_requests_per_s: float = 10.0
+    open_burst: int = 20
+    # /metrics on its own port (None: the service's port in development, 9464 in production);
+    # that port answers /metrics, /healthz and /readyz only, and the service's port no /metrics
+    metrics_port: int | None = None
+
+    @property
+    def try_it_enabled(self) -> bool:
+        return self.try_it_page if self.try_it_page is not None else not self.production
+
+    @property
+    def metrics_port_in_use(self) -> int | None:
+        """The port /metrics is served on, or None for the service's own port."""
+        if self.metrics_port is not None:
+            return self.metrics_port
+        return PRODUCTION_METRICS_PORT if self.production else None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -124,7 +179,10 @@ class Settings:
                 raw = environ.get(CONVENTIONAL_NAMES[item.name])
             if raw is None:
                 continue
-            changes[item.name] = _convert(item.name, raw, getattr(defaults, item.name))
+            default = getattr(defaults, item.name)
+            if default is None and item.name in OPTIONAL_TYPES:
+                default = OPTIONAL_TYPES[item.name]()  # False, 0: only their type is used
+            changes[item.name] = _convert(item.name, raw, default)
         return replace(defaults, **changes)
 
 

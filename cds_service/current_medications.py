@@ -5,8 +5,11 @@ saying it failed) means the service must fetch the data itself; `null` means the
 The two current-medication keys answer one question: once the EHR has prefetched either (an
 empty Bundle says "no medications"), the other one left out is not fetched.
 Data that cannot be had raises `MedicationDataUnavailable`, which the web layer answers with
-412. A FHIR server too slow for the call's deadline is not an error of the data: the check
-goes on without the current medications and says so (fail-open). Tolerated: EHRs configured
+412. A FHIR server that cannot be read (refused by the service's FHIR server policy, down, an
+HTTP error, not FHIR, too slow for the call's deadline) does not stop the check: it goes on
+without the current medications and says so (fail-open), with one text whatever the reason, so
+that the answer cannot be used to probe the networks the service reaches (the reason is in the
+service log; `cds_service.fhir_client`). Tolerated: EHRs configured
 with another service's prefetch keys (the HL7 PDDI examples send `item1`..`item6`): their
 medication resources are read as they are, without fetching.
 """
@@ -20,6 +23,7 @@ from urllib.parse import quote
 
 from cds_service.config import NoMedicationDataPolicy
 from cds_service.deadline import DeadlineExceeded
+from cds_service.fhir_client import FhirFetchError
 from cds_service.orders import CURRENT_TYPES, resources_in
 from cds_service.protocol import HookRequest
 from cds_service.services import CURRENT_MEDICATION_KEYS, ServiceDefinition
@@ -118,8 +122,9 @@ def gather_current_medications(
             query = fill_template(service.prefetch[key], request.context)
             try:
                 fetched = search(query)
-            except DeadlineExceeded as error:
-                notes.append(f"{key} not fetched in time")
+            except (DeadlineExceeded, FhirFetchError) as error:
+                late = isinstance(error, DeadlineExceeded)
+                notes.append(f"{key} not fetched {'in time' if late else '(FHIR server unread)'}")
                 return CurrentMedicationData(
                     tuple(medications), tuple(others), False, tuple(notes), truncated, str(error)
                 )

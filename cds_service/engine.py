@@ -16,8 +16,14 @@ from cds_service.cards import CardOptions, cards_for
 from cds_service.config import Settings
 from cds_service.current_medications import gather_current_medications
 from cds_service.deadline import Deadline
-from cds_service.fhir_client import FhirClient
+from cds_service.fhir_client import (
+    FhirClient,
+    FhirFetchError,
+    FhirServerPolicy,
+    RefusedFhirServer,
+)
 from cds_service.interaction_check import (
+    CheckLimits,
     CheckResult,
     InteractionSource,
     PairOverrides,
@@ -44,6 +50,10 @@ if TYPE_CHECKING:  # an adapter over Redis, passed in by the web layer
 FhirClientFactory = Callable[[HookRequest, Deadline], FhirClient]
 # Kept back from every budget for what comes after it: curated lookups and the cards
 FINISHING_RESERVE_S = 0.1
+# The curated lookups stop at the call's deadline, but always have this long: a call that
+# queued past its deadline still gets its curated warnings (a few pairs take microseconds),
+# while one that carries thousands of pairs stays bounded
+CURATED_FLOOR_S = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +85,13 @@ class CdsEngine:
         self.predictions = predictions
         self.shown_pairs = shown_pairs
         self.settings = settings
+        ca_bundle = settings.fhir_ca_bundle_file
+        if ca_bundle is not None and not ca_bundle.is_file():
+            raise ValueError(f"DDI_CDS_FHIR_CA_BUNDLE_FILE {ca_bundle}: no such file")
         self.fhir_client_factory = fhir_client_factory or self._default_client
         self.card_options = card_options or CardOptions(
-            max_predicted_cards=settings.prediction_max_cards
+            max_predicted_cards=settings.prediction_max_cards,
+            max_interaction_cards=settings.max_cards,
         )
 
     def evaluate(
@@ -86,11 +100,14 @@ class CdsEngine:
         body: Any,
         explain_url: str | None = None,
         deadline: Deadline | None = None,
+        fhir_servers: FhirServerPolicy | None = None,
     ) -> HookOutcome:
         """Raises `RequestError` (400) or `MedicationDataUnavailable` (412). `explain_url`:
         where predicted cards link for the model's explanation (the web layer knows it).
         `deadline`: when the answer is due (default: the settings' deadline from now); what
-        cannot be done by then is left out and said on a card."""
+        cannot be done by then is left out and said on a card. `fhir_servers`: the FHIR servers
+        this call may read (the web layer passes the verified token's issuer's); default: any
+        https server, and http on loopback in `--no-auth` development."""
         deadline = deadline or Deadline(self.settings.request_deadline_s)
         request = parse_hook_request(body, service)
         limit = self.settings.max_medications
@@ -98,7 +115,9 @@ class CdsEngine:
         truncated = len(order_resources) > limit
         del order_resources[limit:]
         fhir_deadline = deadline.budget(self.settings.fhir_budget_s, FINISHING_RESERVE_S)
-        client = self.fhir_client_factory(request, fhir_deadline) if request.fhir_server else None
+        client = (
+            self._fhir_client(request, fhir_deadline, fhir_servers) if request.fhir_server else None
+        )
         current = gather_current_medications(
             request,
             service,
@@ -132,7 +151,8 @@ class CdsEngine:
         notes = request.notes + current.notes
         if not advised:
             return HookOutcome({"cards": []}, request, (), (), None, notes)
-        others = [d for d in drafts if d not in advised] + current_meds
+        advised_ids = {id(d) for d in advised}  # identity: equality of records is O(n) each
+        others = [d for d in drafts if id(d) not in advised_ids] + current_meds
         result = check_interactions(
             advised,
             others,
@@ -141,6 +161,11 @@ class CdsEngine:
             self.predictions,
             deadline.budget(self.settings.model_budget_s, FINISHING_RESERVE_S),
             self.overrides,
+            CheckLimits(
+                max_ingredients=self.settings.max_ingredients,
+                max_pairs=self.settings.max_pairs,
+                deadline=Deadline(max(deadline.remaining() - FINISHING_RESERVE_S, CURATED_FLOOR_S)),
+            ),
         )
         if self.shown_pairs is not None:
             result = self._without_repeats(request, result)
@@ -186,8 +211,22 @@ class CdsEngine:
         kept = tuple(p for p, key in zip(result.pairs, keys, strict=True) if key not in seen)
         return replace(result, pairs=kept)
 
+    def _fhir_client(
+        self, request: HookRequest, deadline: Deadline, policy: FhirServerPolicy | None
+    ) -> FhirClient | RefusedFhirServer:
+        """The client for the request's `fhirServer`, once the policy allows it; else one that
+        fails every read as an unreachable server does (the same answer, and no connection)."""
+        if policy is None:
+            policy = FhirServerPolicy(http_loopback=self.settings.auth_disabled)
+        try:
+            policy.check(request.fhir_server or "")
+        except FhirFetchError:
+            return RefusedFhirServer()
+        return self.fhir_client_factory(request, deadline)
+
     def _default_client(self, request: HookRequest, deadline: Deadline) -> FhirClient:
         token = request.fhir_authorization.access_token if request.fhir_authorization else None
+        ca_bundle = self.settings.fhir_ca_bundle_file
         return FhirClient(
             request.fhir_server or "",
             token,
@@ -196,6 +235,7 @@ class CdsEngine:
             max_pages=self.settings.fhir_max_pages,
             max_entries=self.settings.max_medications,
             deadline=deadline,
+            verify=str(ca_bundle) if ca_bundle is not None else True,
         )
 
 

@@ -82,11 +82,37 @@ class InteractingPair:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckLimits:
+    """What one call may cost, whatever the caller sends (docs/security.md): a session holds at
+    most `max_ingredients` distinct ingredients (the advised medications' first) and
+    `max_pairs` pairs, and the curated lookups stop at `deadline`. What is left out is said on
+    a card, never dropped silently. A real prescribing session is far below these: 40
+    medications of one ingredient each, all new, make 780 pairs."""
+
+    max_ingredients: int = 100
+    max_pairs: int = 5000
+    deadline: Deadline | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LeftUnchecked:
+    """What a call's limits kept from being checked."""
+
+    ingredients: tuple[Ingredient, ...] = ()  # beyond the ingredient limit: paired with nothing
+    pairs: int = 0  # pairs beyond the pair limit, or not looked up before the deadline
+    out_of_time: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.ingredients or self.pairs)
+
+
+@dataclass(frozen=True, slots=True)
 class CheckResult:
     pairs: tuple[InteractingPair, ...]  # most severe first
     unmapped: tuple[PrescribedMedication, ...]  # could not be checked, wholly or in part
     ingredient_pairs_checked: int
     model: PredictionBatch | None = None  # None: no model configured
+    left_unchecked: LeftUnchecked = LeftUnchecked()
 
 
 def check_interactions(
@@ -97,35 +123,39 @@ def check_interactions(
     predictions: PredictionSource | None = None,
     model_deadline: Deadline | None = None,
     overrides: PairOverrides | None = None,
+    limits: CheckLimits | None = None,
 ) -> CheckResult:
     """`min_tier`: the least severe grade that makes a card. `model_deadline`: when the model
     must stop; the pairs it had no time for are checked against the curated sources all the
-    same. `overrides`: the site's decisions, applied to each pair's grade."""
-    everything = list(advised) + [m for m in others if m not in advised]
+    same. `overrides`: the site's decisions, applied to each pair's grade. `limits`: what the
+    call may cost (default: `CheckLimits()`, no deadline)."""
+    limits = limits or CheckLimits()
+    advised_ids = {id(m) for m in advised}  # identity: comparing records field by field is slow
+    everything = list(advised) + [m for m in others if id(m) not in advised_ids]
     carriers: dict[str, list[int]] = {}  # ingredient RXCUI -> positions in `everything`
     ingredients: dict[str, Ingredient] = {}
+    beyond: dict[str, Ingredient] = {}  # past the ingredient limit
     for position, medication in enumerate(everything):
         for item in medication.mapping.ingredients:
-            carriers.setdefault(item.ingredient.rxcui, []).append(position)
-            ingredients.setdefault(item.ingredient.rxcui, item.ingredient)
-    advised_positions = set(range(len(advised)))
-
-    checked: dict[PairKey, tuple[str, str, list[int]]] = {}  # both oriented from the advised
-    for rxcui_a in carriers:
-        a_positions = [p for p in carriers[rxcui_a] if p in advised_positions]
-        if not a_positions:
-            continue
-        for rxcui_b, b_positions in carriers.items():
-            key = frozenset((rxcui_a, rxcui_b))
-            if rxcui_a == rxcui_b or key in checked:
+            rxcui = item.ingredient.rxcui
+            if rxcui not in carriers and len(carriers) >= limits.max_ingredients:
+                beyond.setdefault(rxcui, item.ingredient)
                 continue
-            if not any(pa != pb for pa in a_positions for pb in b_positions):
-                continue  # both only in one combination product
-            checked[key] = (rxcui_a, rxcui_b, a_positions)
+            carriers.setdefault(rxcui, []).append(position)
+            ingredients.setdefault(rxcui, item.ingredient)
+    checked, over_limit = _pairs_to_check(carriers, set(range(len(advised))), limits.max_pairs)
 
     curated: dict[PairKey, list[KnownInteraction]] = {}
     grades: dict[PairKey, PairGrade] = {}
-    for key, (rxcui_a, rxcui_b, _) in checked.items():
+    deadline, out_of_time = limits.deadline, False
+    for number, (key, (rxcui_a, rxcui_b, _)) in enumerate(list(checked.items())):
+        if deadline is not None and number % 32 == 0 and deadline.expired():
+            late = list(checked)[number:]
+            for unlooked in late:
+                del checked[unlooked]
+            over_limit += len(late)
+            out_of_time = True
+            break
         found = knowledge.interactions_for([rxcui_a], [rxcui_b])
         grade: PairGrade | None = grade_pair(found)
         if overrides is not None and found:
@@ -174,7 +204,32 @@ def check_interactions(
         )
     pairs.sort(key=InteractingPair.sort_key)
     unmapped = tuple(m for m in everything if not m.mapping.is_complete)
-    return CheckResult(tuple(pairs), unmapped, len(checked), model)
+    left = LeftUnchecked(tuple(beyond.values()), over_limit, out_of_time)
+    return CheckResult(tuple(pairs), unmapped, len(checked), model, left)
+
+
+def _pairs_to_check(
+    carriers: dict[str, list[int]], advised_positions: set[int], max_pairs: int
+) -> tuple[dict[PairKey, tuple[str, str, list[int]]], int]:
+    """Each pair of an advised ingredient with any other, oriented from the advised one, up to
+    `max_pairs`; and how many more there were."""
+    checked: dict[PairKey, tuple[str, str, list[int]]] = {}
+    over: set[PairKey] = set()
+    for rxcui_a in carriers:
+        a_positions = [p for p in carriers[rxcui_a] if p in advised_positions]
+        if not a_positions:
+            continue
+        for rxcui_b, b_positions in carriers.items():
+            key = frozenset((rxcui_a, rxcui_b))
+            if rxcui_a == rxcui_b or key in checked or key in over:
+                continue
+            if not any(pa != pb for pa in a_positions for pb in b_positions):
+                continue  # both only in one combination product
+            if len(checked) >= max_pairs:
+                over.add(key)
+                continue
+            checked[key] = (rxcui_a, rxcui_b, a_positions)
+    return checked, len(over)
 
 
 def _at_least(grade: PairGrade, min_tier: Severity) -> bool:

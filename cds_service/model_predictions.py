@@ -25,7 +25,7 @@ from cds_service import metrics
 from cds_service.codes import normalize_name
 from cds_service.deadline import Deadline
 from cds_service.medication import Ingredient
-from cds_service.prediction_cache import PredictionCache, cache_key
+from cds_service.prediction_cache import PredictionCache, as_cached, cache_key
 from cds_service.prediction_cards import CAUTION
 from cds_service.predictions import (
     DriverGene,
@@ -266,7 +266,9 @@ class ModelPredictions:
             metrics.MODEL_SECONDS.observe(time.perf_counter() - started)
             metrics.MODEL_PAIRS.inc(len(computed))
             self.cache.put_many(computed)
-            found.update(computed)
+            # As the cache will give them back: a card must not depend on whether the pair was
+            # cached (a probability at a threshold would otherwise flip with the cache's state)
+            found.update({k: as_cached(v) for k, v in computed.items()})
         return found
 
     def _prediction(

@@ -6,17 +6,28 @@ the model version, so a new model never reads an old model's numbers. Redis is a
 never a dependency: any Redis error or timeout counts as a miss, and after
 `breaker_failures` consecutive failures Redis is not called for `breaker_cooldown_s`, so a dead
 Redis costs one timeout per cool-down, not one per request.
+
+Redis decides what a card says, so what it returns is not trusted: every value written there
+carries an HMAC-SHA-256 over the Redis key and the value (`RedisMac`), and a value that does not
+verify (forged, corrupted, copied from another pair's key, or written under another key) is a
+miss, counted (`ddi_cds_cache_rejected_total`) and logged (sampled). The in-process LRU holds
+values verified or computed in this process, so it carries no MAC.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
+import json
 import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import redis
@@ -28,6 +39,10 @@ from cds_service import metrics
 log = logging.getLogger("cds_service.cache")
 _LOOKUP_RESULT = {"hits_local": "local", "hits_redis": "redis", "misses": "miss"}
 KEY_PREFIX = "ddi-cds:pair"
+MAC_BYTES = 32  # the whole HMAC-SHA-256: 32 bytes on a 1.9 kB value cost nothing
+# Derives the MAC key from the pseudonym key: a label of its own, so that the two keys differ
+INTEGRITY_LABEL = b"ddi-cds cache v1"
+REJECTION_LOG_INTERVAL_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,20 +53,121 @@ class CacheState:
     hits_redis: int
     misses: int
     redis_errors: int
+    rejected: int  # values from Redis that failed verification (also counted as misses)
 
 
 @functools.cache
-def request_path_client(redis_url: str, timeout_s: float) -> redis.Redis:
+def request_path_client(
+    redis_url: str, timeout_s: float, ca_file: Path | None = None
+) -> redis.Redis:
     """A Redis client for the request path: millisecond timeouts, one attempt, no retries. One
-    per URL and timeout in a process, so that the cache, the token replay store and the repeat-
-    card store share its connection pool (redis-py remakes the pool in a forked worker)."""
+    per URL, timeout and CA file in a process, so that the cache, the token replay store and the
+    repeat-card store share its connection pool (redis-py remakes the pool in a forked worker).
+
+    `rediss://` is TLS; `ca_file` verifies a server certificate a private CA signed. Errors name
+    the setting, never the URL: it may carry the password."""
+    tls = urlsplit(redis_url).scheme == "rediss"
+    options: dict[str, object] = {}
+    if ca_file is not None:
+        if not tls:  # a CA file with a plain URL would look like TLS and be cleartext
+            raise ValueError("DDI_CDS_REDIS_CA_FILE is set but DDI_CDS_REDIS_URL is not rediss://")
+        if not Path(ca_file).is_file():
+            raise ValueError(f"DDI_CDS_REDIS_CA_FILE: {ca_file} is not a readable file")
+        options["ssl_ca_certs"] = str(ca_file)
+    if tls:  # explicit: redis-py before 6 did not check the certificate's host name
+        options.update(ssl_cert_reqs="required", ssl_check_hostname=True)
     return redis.Redis.from_url(
         redis_url,
         socket_timeout=timeout_s,
         socket_connect_timeout=timeout_s,
         retry=Retry(NoBackoff(), 0),
         health_check_interval=0,
+        **options,
     )
+
+
+def integrity_key(configured: str, pseudonym_key: bytes) -> bytes:
+    """The key of the MACs on what the service keeps in Redis: `configured` (hex, from
+    DDI_CDS_CACHE_KEY), else derived from the pseudonym key, which every worker and replica
+    sharing a Redis already shares; Redis never learns either."""
+    if configured:
+        try:
+            key = bytes.fromhex(configured)
+        except ValueError:
+            raise ValueError("DDI_CDS_CACHE_KEY must be hexadecimal") from None
+        if len(key) < 16:
+            raise ValueError("DDI_CDS_CACHE_KEY needs at least 16 bytes")
+        return key
+    return hmac.new(pseudonym_key, INTEGRITY_LABEL, hashlib.sha256).digest()
+
+
+class RedisMac:
+    """HMAC-SHA-256 for values kept in Redis, and keyed names for keys that hold identifiers.
+
+    A value is stored as `tag || payload`, the tag over b"value\0", the key's length (4 bytes,
+    big-endian), the key and the payload: a genuine value copied under another key (another
+    pair, another model version) does not verify there. Names are over b"name\0" and a JSON
+    list, so the two uses never share a message."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 16:
+            raise ValueError("a cache integrity key needs at least 16 bytes")
+        self._key = key
+
+    def seal(self, redis_key: str, payload: bytes) -> bytes:
+        return self._tag(redis_key, payload) + payload
+
+    def open(self, redis_key: str, value: object) -> bytes | None:
+        """The payload, or None when `value` is not one this key sealed under `redis_key`."""
+        if not isinstance(value, bytes) or len(value) < MAC_BYTES:
+            return None
+        tag, payload = value[:MAC_BYTES], value[MAC_BYTES:]
+        return payload if hmac.compare_digest(tag, self._tag(redis_key, payload)) else None
+
+    def name(self, parts: Sequence[str]) -> str:
+        """A keyed name for identifiers: without the key, guessed ids cannot be tested."""
+        message = b"name\0" + json.dumps(list(parts), ensure_ascii=False).encode("utf-8")
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+    def _tag(self, redis_key: str, payload: bytes) -> bytes:
+        name = redis_key.encode("utf-8")
+        message = b"value\0" + len(name).to_bytes(4, "big") + name + payload
+        return hmac.new(self._key, message, hashlib.sha256).digest()
+
+
+class RejectionLog:
+    """Logs values that failed verification at most once per interval, with the count since,
+    so that a flood of forged values cannot flood the log."""
+
+    def __init__(
+        self,
+        what: str,
+        interval_s: float = REJECTION_LOG_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.what = what
+        self.interval_s = interval_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._next_at = float("-inf")
+
+    def record(self, keys: Sequence[str]) -> None:
+        if not keys:
+            return
+        with self._lock:
+            self._pending += len(keys)
+            now = self._clock()
+            if now < self._next_at:
+                return
+            count, self._pending, self._next_at = self._pending, 0, now + self.interval_s
+        log.warning(
+            "%d %s from Redis failed verification (forged, corrupted, moved from another key, "
+            "or written with another key), ignored; e.g. %s",
+            count,
+            self.what,
+            keys[0],
+        )
 
 
 def cache_key(model_version: str, drug_a: str, drug_b: str) -> str:
@@ -65,6 +181,8 @@ class PredictionCache:
         self,
         redis_url: str | None,
         *,
+        key: bytes,
+        ca_file: Path | None = None,
         timeout_s: float = 0.05,
         ttl_s: int = 7 * 24 * 3600,
         local_entries: int = 10_000,
@@ -77,13 +195,21 @@ class PredictionCache:
         self.breaker_failures = breaker_failures
         self.breaker_cooldown_s = breaker_cooldown_s
         self._clock = clock
-        self._client = request_path_client(redis_url, timeout_s) if redis_url else None
+        self._client = request_path_client(redis_url, timeout_s, ca_file) if redis_url else None
+        self._mac = RedisMac(key)
+        self._rejections = RejectionLog("cached predictions", clock=clock)
         self._local: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
         self._failures = 0
         self._open_until = 0.0
         self._last_error = ""
-        self._counts = {"hits_local": 0, "hits_redis": 0, "misses": 0, "redis_errors": 0}
+        self._counts = {
+            "hits_local": 0,
+            "hits_redis": 0,
+            "misses": 0,
+            "redis_errors": 0,
+            "rejected": 0,
+        }
 
     def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
         """The cached probability vectors among `keys` (local first, then one Redis MGET)."""
@@ -99,12 +225,19 @@ class PredictionCache:
         if missing and self._redis_allowed():
             values = self._call(lambda client: client.mget(missing))
             if values is not None:
-                fetched = {
-                    k: v
-                    for k, v in zip(missing, values, strict=True)
-                    if isinstance(v, bytes) and v and len(v) % 2 == 0
-                }  # anything else is not a float16 vector: a miss (the caller checks sizes)
+                fetched: dict[str, bytes] = {}
+                rejected: list[str] = []
+                for key, value in zip(missing, values, strict=True):
+                    if value is None:
+                        continue
+                    payload = self._mac.open(key, value)
+                    if payload is None:
+                        rejected.append(key)
+                    elif payload and len(payload) % 2 == 0:  # else no float16 vector: a miss
+                        fetched[key] = payload  # (the caller checks the size)
+                self._rejections.record(rejected)
                 with self._lock:
+                    self._count("rejected", len(rejected))
                     self._count("hits_redis", len(fetched))
                     for key, value in fetched.items():
                         self._remember(key, value)
@@ -114,7 +247,7 @@ class PredictionCache:
         return found
 
     def put_many(self, values: dict[str, np.ndarray]) -> None:
-        encoded = {k: v.astype("<f2").tobytes() for k, v in values.items()}
+        encoded = {k: _encode(v) for k, v in values.items()}
         with self._lock:
             for key, value in encoded.items():
                 self._remember(key, value)
@@ -123,7 +256,7 @@ class PredictionCache:
             def write(client: redis.Redis) -> None:
                 pipeline = client.pipeline(transaction=False)
                 for key, value in encoded.items():
-                    pipeline.set(key, value, ex=self.ttl_s)
+                    pipeline.set(key, self._mac.seal(key, value), ex=self.ttl_s)
                 pipeline.execute()
 
             self._call(write)
@@ -164,6 +297,8 @@ class PredictionCache:
         self._counts[name] += n
         if name == "redis_errors":
             metrics.REDIS_ERRORS.inc(n)
+        elif name == "rejected":
+            metrics.CACHE_REJECTED.labels("prediction").inc(n)
         else:
             metrics.CACHE_LOOKUPS.labels(_LOOKUP_RESULT[name]).inc(n)
 
@@ -192,5 +327,14 @@ class PredictionCache:
         return result if result is not None else True
 
 
+def _encode(probabilities: np.ndarray) -> bytes:
+    return probabilities.astype("<f2").tobytes()
+
+
 def _decode(value: bytes) -> np.ndarray:
     return np.frombuffer(value, dtype="<f2").astype(np.float32)
+
+
+def as_cached(probabilities: np.ndarray) -> np.ndarray:
+    """The probabilities as a cache hit returns them (float16 precision)."""
+    return _decode(_encode(probabilities))

@@ -33,8 +33,12 @@ KEEPALIVE_S = 5  # EHRs reuse connections between the hooks of one order session
 
 
 def gunicorn_options(settings: Settings, bind: str) -> dict[str, Any]:
+    """`bind` is the service's address; /metrics gets a listener of its own on the same host
+    (`Settings.metrics_port_in_use`), which answers nothing else."""
+    metrics_port = settings.metrics_port_in_use
+    host = bind.rsplit(":", 1)[0]
     return {
-        "bind": bind,
+        "bind": [bind] + ([f"{host}:{metrics_port}"] if metrics_port is not None else []),
         "workers": settings.workers or os.cpu_count() or 1,
         "worker_class": "gthread",
         "threads": settings.threads,
@@ -76,6 +80,9 @@ def child_exit(server: Any, worker: Any) -> None:
 def when_ready(server: Any) -> None:
     host, port = server.LISTENERS[0].sock.getsockname()[:2]  # the port, when 0 was asked for
     print(f"ddi-cds: serving CDS Hooks on http://{host}:{port}/cds-services", flush=True)
+    for listener in server.LISTENERS[1:]:
+        host, port = listener.sock.getsockname()[:2]
+        print(f"ddi-cds: serving /metrics on http://{host}:{port}/metrics", flush=True)
 
 
 class ProductionServer(BaseApplication):

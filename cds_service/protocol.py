@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from cds_service.services import ServiceDefinition
 
 MAX_ID_LENGTH = 256  # hookInstance, ids: beyond this the value is not an id
+MAX_URL_LENGTH = 2048  # fhirServer
 
 
 class RequestError(Exception):
@@ -161,12 +162,26 @@ def _required_string(body: Mapping[str, Any], name: str) -> str:
 
 
 def _fhir_server(body: Mapping[str, Any]) -> str | None:
+    """The URL's form only. Whether the service may connect to it (https, the token's issuer
+    lists it) is `FhirServerPolicy`'s decision, answered the same way whatever the reason, so
+    that a refusal tells the caller nothing about the networks the service can reach."""
     value = body.get("fhirServer")
     if value is None:
         return None
-    parts = urlsplit(value) if isinstance(value, str) else None
-    if parts is None or parts.scheme not in {"http", "https"} or not parts.netloc:
+    if not isinstance(value, str) or len(value) > MAX_URL_LENGTH or not value.isprintable():
         raise RequestError("fhirServer must be an http(s) URL", expression="fhirServer")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not one
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise RequestError("fhirServer must be an http(s) URL", expression="fhirServer")
+    if "@" in parts.netloc or parts.query or parts.fragment or " " in value:
+        raise RequestError(
+            "fhirServer must be an http(s) URL without credentials, query or fragment",
+            expression="fhirServer",
+        )
     return value.rstrip("/")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import jwt
@@ -15,15 +16,17 @@ KID = "test-ehr-1"
 _KEY = ec.generate_private_key(ec.SECP384R1())
 
 
-def write_trust(folder: Path) -> Path:
-    """The EHR's public key set and a trusted-issuers file naming it; returns the latter."""
+def write_trust(folder: Path, fhir_servers: Sequence[str] = ()) -> Path:
+    """The EHR's public key set and a trusted-issuers file naming it, and the FHIR servers
+    (https bases) its tokens may name; returns the issuers file."""
     folder.mkdir(parents=True, exist_ok=True)
     public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(_KEY.public_key()))
     (folder / "ehr-jwks.json").write_text(
         json.dumps({"keys": [{**public, "kid": KID, "alg": "ES384", "use": "sig"}]})
     )
     issuers = folder / "trusted-issuers.json"
-    issuers.write_text(json.dumps([{"iss": ISSUER, "jwks_file": "ehr-jwks.json"}]))
+    entry = {"iss": ISSUER, "jwks_file": "ehr-jwks.json", "fhir_servers": list(fhir_servers)}
+    issuers.write_text(json.dumps([entry]))
     return issuers
 
 

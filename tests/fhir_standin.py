@@ -11,7 +11,11 @@ port), served from a background thread. What it answers is configured per test o
 * ``fault`` makes every request fail in one way: 401, 500, a 200 whose body is not JSON, or a
   stall (no answer for ``stall_s`` seconds, longer than the client's read timeout), or a
   trickle (the normal answer, one byte every ``trickle_interval_s``: each wait is short, the
-  whole is far too slow).
+  whole is far too slow), or a redirect (302 to ``redirect_to``).
+
+``FhirStandIn(tls=True)`` serves https with a certificate made for the run by a CA of its own
+(`cryptography`); ``ca_file`` is that CA's certificate, to give the service as its FHIR CA
+bundle (``DDI_CDS_FHIR_CA_BUNDLE_FILE``): with EHR tokens required the service reads https only.
 
 Every request is recorded (path with query, Authorization header) in ``requests``, so a test
 can assert that the bearer token was sent and which pages were followed.
@@ -25,14 +29,18 @@ can assert that the bearer token was sent and which pages were followed.
 from __future__ import annotations
 
 import json
+import ssl
 import sys
 import threading
 from dataclasses import dataclass
 from enum import Enum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.tls_certificates import certificates, server_context
 
 FHIR_JSON = "application/fhir+json"
 BASE_PATH = "/fhir"
@@ -47,6 +55,7 @@ class Fault(Enum):
     GARBAGE = "garbage"  # HTTP 200, Content-Type FHIR JSON, a body that is not JSON
     STALL = "stall"  # no answer for `stall_s` seconds, then the normal answer
     TRICKLE = "trickle"  # the normal answer, a byte at a time
+    REDIRECT = "redirect"  # HTTP 302 to `redirect_to`
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +69,14 @@ class FhirStandIn:
     """A FHIR server stand-in; use as a context manager (starts on enter, stops on exit)."""
 
     def __init__(
-        self, *, page_size: int = 50, stall_s: float = 5.0, trickle_interval_s: float = 0.05
+        self,
+        *,
+        page_size: int = 50,
+        stall_s: float = 5.0,
+        trickle_interval_s: float = 0.05,
+        tls: bool = False,
     ) -> None:
+        self.tls = tls
         self.page_size = page_size
         self.stall_s = stall_s
         self.trickle_interval_s = trickle_interval_s
@@ -69,6 +84,7 @@ class FhirStandIn:
         self.medication_statements: list[dict[str, Any]] = []
         self.medications: dict[str, dict[str, Any]] = {}  # Medication id -> resource
         self.fault: Fault | None = None
+        self.redirect_to = BASE_PATH + "/MedicationRequest?redirected=1"  # Fault.REDIRECT
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -80,6 +96,8 @@ class FhirStandIn:
     def start(self) -> FhirStandIn:
         handler = type("Handler", (_Handler,), {"standin": self})
         self._server = _QuietServer(("127.0.0.1", 0), handler)
+        if self.tls:
+            self._server.tls = server_context()
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -118,7 +136,12 @@ class FhirStandIn:
         if self._server is None:
             raise RuntimeError("the FHIR stand-in is not started")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{BASE_PATH}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}{BASE_PATH}"
+
+    @property
+    def ca_file(self) -> Path:
+        """The PEM certificate of the CA that signed the https stand-ins' certificate."""
+        return certificates()[0]
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -200,9 +223,26 @@ class FhirStandIn:
 
 
 class _QuietServer(ThreadingHTTPServer):
+    tls: ssl.SSLContext | None = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """TLS is set up here, in the request's own thread, so that a client that never
+        completes its handshake holds up no one else."""
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            wrapped = self.tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):  # e.g. a client that does not trust the certificate
+            return
+        try:
+            super().finish_request(wrapped, client_address)
+        finally:
+            wrapped.close()
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hangs up on a stalled or trickled answer is what the faults are for."""
-        if not isinstance(sys.exc_info()[1], ConnectionError):
+        if not isinstance(sys.exc_info()[1], ConnectionError | ssl.SSLError):
             super().handle_error(request, client_address)
 
 
@@ -224,15 +264,25 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(500, json.dumps(_outcome("exception", "stand-in failure")).encode())
         elif fault is Fault.GARBAGE:
             self._send(200, b"<html><body>502 Bad Gateway</body></html>\x00\xff not json")
+        elif fault is Fault.REDIRECT:
+            self._send(302, b"", headers={"Location": standin.redirect_to})
         else:
             status, body = standin._answer(self.path)
             self._send(status, json.dumps(body).encode(), trickle=fault is Fault.TRICKLE)
 
-    def _send(self, status: int, body: bytes, trickle: bool = False) -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        trickle: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         try:
             self.send_response(status)
             self.send_header("Content-Type", FHIR_JSON)
             self.send_header("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             if not trickle:
                 self.wfile.write(body)

@@ -1,6 +1,11 @@
 """`ddi-cds serve` as a real process on a free loopback port, for tests and benchmarks that talk
 to the service over HTTP (pytest-free: `bench/` scripts use it too).
 
+The port is chosen before the start (the kernel's pick for a socket bound to port 0, then
+closed), because the service must know its own URL when it starts: with trusted issuers it
+checks tokens' `aud` against DDI_CDS_PUBLIC_BASE_URL, set here to the server's root unless the
+caller sets it. Should another process take the port in between, the start is retried.
+
     server = start_server(data_dir, no_auth=False, env={"DDI_CDS_TRUSTED_ISSUERS_FILE": ...})
     requests.get(server.url)  # http://127.0.0.1:PORT/cds-services
     server.stop()             # SIGTERM, as an orchestrator would; server.kill() for SIGKILL
@@ -12,6 +17,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +31,7 @@ import requests
 CONSOLE_SCRIPT = Path(sys.executable).with_name("ddi-cds")
 URL_PREFIX = "ddi-cds: serving CDS Hooks on "
 STARTUP_TIMEOUT_S = 90.0
+START_ATTEMPTS = 3  # a port taken between the choice and the bind
 
 
 @dataclass
@@ -33,6 +40,13 @@ class ServerProcess:
     root: str  # "http://127.0.0.1:PORT"
     data_dir: Path
     log: Path  # the server's stderr (its log)
+    metrics_port: int | None = None  # its own /metrics port (--production), else the service's
+
+    @property
+    def metrics_url(self) -> str:
+        if self.metrics_port is None:
+            return f"{self.root}/metrics"
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     @property
     def url(self) -> str:
@@ -90,17 +104,55 @@ def start_server(
     log: Path | None = None,
     production: bool = False,
 ) -> ServerProcess:
-    """`ddi-cds serve --port 0` (plus `--no-auth`, `--production`), once its printed URL is read
-    and /healthz answers; raises `RuntimeError` with the log's tail when it does not come up."""
+    """`ddi-cds serve --port <free port>` (plus `--no-auth`, `--production`), once its printed
+    URL is read and /healthz answers; raises `RuntimeError` with the log's tail when it does not
+    come up."""
     data_dir.mkdir(parents=True, exist_ok=True)
     log = log or data_dir / "server.log"
-    command = [str(CONSOLE_SCRIPT), "serve", "--host", "127.0.0.1", "--port", "0"]
+    for attempt in range(START_ATTEMPTS):
+        offset = log.stat().st_size if log.exists() else 0
+        try:
+            return _start(data_dir, free_port(), no_auth, env or {}, log, production)
+        except RuntimeError:
+            text = _read_from(log, offset)  # Werkzeug's words, then gunicorn's
+            lost_port = "Address already in use" in text or "Connection in use" in text
+            if not lost_port or attempt == START_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def free_port() -> int:
+    """A loopback port free now (the kernel's choice for port 0)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _read_from(log: Path, offset: int) -> str:
+    with log.open("rb") as text:
+        text.seek(offset)
+        return text.read().decode("utf-8", "replace")
+
+
+def _start(
+    data_dir: Path,
+    port: int,
+    no_auth: bool,
+    env: Mapping[str, str],
+    log: Path,
+    production: bool,
+) -> ServerProcess:
+    command = [str(CONSOLE_SCRIPT), "serve", "--host", "127.0.0.1", "--port", str(port)]
     environment = {
         **os.environ,
         "DDI_CDS_DATA_DIR": str(data_dir),
+        "DDI_CDS_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "PYTHONUNBUFFERED": "1",
-        **(env or {}),
+        # --production serves /metrics on a port of its own (9464 unless told): a free one
+        **({"DDI_CDS_METRICS_PORT": str(free_port())} if production else {}),
+        **env,
     }
+    metrics_port = environment.get("DDI_CDS_METRICS_PORT")
     with log.open("ab") as log_file:
         process = subprocess.Popen(
             [
@@ -118,7 +170,7 @@ def start_server(
     stdout = process.stdout
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
-    server = ServerProcess(process, "", data_dir, log)
+    server = ServerProcess(process, "", data_dir, log, int(metrics_port) if metrics_port else None)
     try:
         try:
             line = lines.get(timeout=STARTUP_TIMEOUT_S)

@@ -17,14 +17,19 @@ import pytest
 import redis
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from prometheus_client import REGISTRY
 
 from cds_service.auth import (
     JtiStore,
     JwksCache,
+    ReplayCheckUnavailable,
     TokenRejected,
     TokenVerifier,
     TrustedIssuer,
+    load_trusted_issuers,
+    trusted_issuers,
 )
+from cds_service.config import Settings
 from tests.conftest import EXAMPLES
 
 ISSUER = "https://ehr.example.org/"
@@ -231,3 +236,118 @@ def test_a_new_kid_makes_the_key_set_refetch_once(jwks_server):
     finally:
         JWKS["keys"].pop()
     assert len(fetches) == 2
+
+
+# --- lifetime, replay store outages, the issuers file ------------------------------------------
+
+
+class RecordingRedis:
+    """Stands in for Redis: records each SET's expiry, or fails as a Redis that is down."""
+
+    def __init__(self, down: bool = False) -> None:
+        self.down, self.expiries = down, []
+
+    def set(self, key, value, nx, ex):
+        if self.down:
+            raise redis.ConnectionError("down")
+        self.expiries.append(ex)
+        return True
+
+
+def local_verifier(store: JtiStore) -> TokenVerifier:
+    issuer = TrustedIssuer(ISSUER, jwks_file=None, jwks_url="unused")
+    verifier = TokenVerifier([issuer], JwksCache(), store)
+    verifier._key_source = lambda issuer, jku: "keys"  # type: ignore[method-assign]
+    verifier.jwks._sets["keys"] = (time.monotonic(), {"ec-1": jwt.PyJWK(JWKS["keys"][0])})
+    return verifier
+
+
+@pytest.mark.parametrize(
+    "lifetime", [301, 3600, 10 * 365 * 24 * 3600], ids=["5 min 1 s", "1 h", "10 years"]
+)
+def test_a_token_living_longer_than_5_minutes_is_refused(lifetime):
+    store = RecordingRedis()
+    verifier = local_verifier(JtiStore(store))
+    now = int(time.time())
+    with pytest.raises(TokenRejected, match="lives"):
+        verifier.verify(bearer(token(iat=now, exp=now + lifetime)), AUDIENCE)
+    assert store.expiries == []  # nothing remembered for it
+
+
+def test_the_replay_key_lives_no_longer_than_the_token_can_be_used():
+    store = RecordingRedis()
+    verifier = local_verifier(JtiStore(store))
+    now = int(time.time())
+    verifier.verify(bearer(token(iat=now, exp=now + 300)), AUDIENCE)
+    verifier.verify(bearer(token(iat=now - 200, exp=now + 60)), AUDIENCE)
+    # exp plus the 30 s leeway (a token is accepted that long), plus a second of rounding
+    assert 330 <= store.expiries[0] <= 332
+    assert 90 <= store.expiries[1] <= 92
+
+
+def fallbacks() -> float:
+    return REGISTRY.get_sample_value("ddi_cds_replay_store_fallbacks_total") or 0.0
+
+
+def test_redis_down_hook_calls_fall_back_to_memory_counted_feedback_fails_closed():
+    verifier = local_verifier(JtiStore(RecordingRedis(down=True)))
+    before = fallbacks()
+    signed = token()
+    assert verifier.verify(bearer(signed), AUDIENCE)
+    assert fallbacks() == before + 1
+    with pytest.raises(TokenRejected, match="jti already used"):  # still once per process
+        verifier.verify(bearer(signed), AUDIENCE)
+    with pytest.raises(ReplayCheckUnavailable):
+        verifier.verify(bearer(token()), AUDIENCE, writes=True)
+
+
+def test_one_process_without_redis_is_its_own_shared_store():
+    for store in (JtiStore(RecordingRedis(down=True)), JtiStore(None)):
+        verifier = local_verifier(store)
+        signed = token()
+        assert verifier.verify(bearer(signed), AUDIENCE, writes=True, one_process=True)
+        with pytest.raises(TokenRejected, match="jti already used"):
+            verifier.verify(bearer(signed), AUDIENCE, writes=True, one_process=True)
+        with pytest.raises(ReplayCheckUnavailable):  # several processes: feedback refused
+            verifier.verify(bearer(token()), AUDIENCE, writes=True)
+
+
+def write_issuers(tmp_path: Path, **entry) -> Path:
+    path = tmp_path / "issuers.json"
+    path.write_text(json.dumps([{"iss": ISSUER, "jwks_url": "https://ehr.example.org/k"} | entry]))
+    return path
+
+
+def test_an_issuer_lists_the_fhir_servers_its_tokens_may_name(tmp_path):
+    servers = ["https://ehr.example.org/fhir/", "https://ehr.example.org:8443/r4"]
+    (issuer,) = load_trusted_issuers(write_issuers(tmp_path, fhir_servers=servers))
+    assert issuer.fhir_servers == (
+        "https://ehr.example.org/fhir",
+        "https://ehr.example.org:8443/r4",
+    )
+    (none,) = load_trusted_issuers(write_issuers(tmp_path))
+    assert none.fhir_servers == ()
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        "http://ehr.example.org/fhir",
+        "https://ehr.example.org/fhir?x=1",
+        "https://user:pw@ehr.example.org/fhir",
+        "https://ehr.example.org/fhir/../admin",
+        "ftp://ehr.example.org/fhir",
+        7,
+    ],
+)
+def test_an_issuers_file_with_a_bad_fhir_server_stops_the_start(tmp_path, server):
+    with pytest.raises(ValueError, match="fhir_servers"):
+        load_trusted_issuers(write_issuers(tmp_path, fhir_servers=[server]))
+
+
+def test_issuers_without_a_public_base_url_stop_the_start(tmp_path):
+    issuers = write_issuers(tmp_path)
+    with pytest.raises(ValueError, match="DDI_CDS_PUBLIC_BASE_URL must be set"):
+        trusted_issuers(Settings(trusted_issuers_file=issuers))
+    assert trusted_issuers(Settings(trusted_issuers_file=issuers, public_base_url="https://c.x"))
+    assert trusted_issuers(Settings()) == []  # no issuer: starts, every call refused

@@ -153,13 +153,19 @@ def current_medications_call(count: int, note_chars: int = 0) -> dict[str, Any]:
     return body
 
 
+def one_megabyte_prefetch() -> bytes:
+    """299 current MedicationRequests of ~3 kB each: just under the 1 MiB body limit, within
+    max_medications (300)."""
+    return json.dumps(current_medications_call(MAX_MEDICATIONS - 1, 3_000)).encode()
+
+
 def five_megabyte_prefetch() -> bytes:
-    """999 current MedicationRequests of ~5 kB each: ~5 MB, within max_medications (1,000)."""
-    return json.dumps(current_medications_call(MAX_MEDICATIONS - 1, 4_700)).encode()
+    """999 current MedicationRequests of ~5 kB each: ~5 MB, past the body limit."""
+    return json.dumps(current_medications_call(999, 4_700)).encode()
 
 
 def current_over_the_limit() -> bytes:
-    """1,000 current MedicationRequests + 1 draft: one more than max_medications."""
+    """300 current MedicationRequests + 1 draft: one more than max_medications."""
     return json.dumps(current_medications_call(MAX_MEDICATIONS)).encode()
 
 
@@ -171,7 +177,7 @@ def thousand_drafts() -> bytes:
 
 
 def drafts_over_the_limit() -> bytes:
-    """1,000 warfarin drafts and an ibuprofen draft after them: one more than max_medications."""
+    """300 warfarin drafts and an ibuprofen draft after them: one more than max_medications."""
     drafts = [medication_request(f"draft-{n}", WARFARIN_SCD) for n in range(MAX_MEDICATIONS)]
     drafts.append(medication_request("draft-ibuprofen", IBUPROFEN_SCD))
     return json.dumps(hook_body(drafts)).encode()
@@ -409,17 +415,24 @@ CASES: tuple[Case, ...] = (
         wrong_fhir,
     ),
     Case(
-        "bundle-5mb",
-        "~5 MB prefetch: 999 current MedicationRequests of ~5 kB (the last one ibuprofen) + a "
+        "bundle-1mb",
+        "~1 MB prefetch: 299 current MedicationRequests of ~3 kB (the last one ibuprofen) + a "
         "warfarin draft",
         200,
         "Warfarin + ibuprofen",
+        one_megabyte_prefetch,
+    ),
+    Case(
+        "bundle-5mb",
+        "~5 MB prefetch: 999 current MedicationRequests of ~5 kB + a warfarin draft",
+        413,
+        "larger than this service accepts",
         five_megabyte_prefetch,
     ),
     Case(
         "current-over-limit",
-        "1,000 current MedicationRequests (the last one ibuprofen) + a warfarin draft: 1,001 "
-        "medications, max_medications is 1,000",
+        "300 current MedicationRequests (the last one ibuprofen) + a warfarin draft: 301 "
+        "medications, max_medications is 300",
         200,
         SHOWN_OR_SAID,
         current_over_the_limit,
@@ -433,14 +446,14 @@ CASES: tuple[Case, ...] = (
     ),
     Case(
         "drafts-over-limit",
-        "1,001 draft orders: 1,000 warfarin, then one ibuprofen",
+        "301 draft orders: 300 warfarin, then one ibuprofen",
         200,
         SHOWN_OR_SAID,
         drafts_over_the_limit,
     ),
     Case(
         "body-over-limit",
-        f"a body of {MAX_BODY + 100:,} bytes, over the 8 MiB limit",
+        f"a body of {MAX_BODY + 100:,} bytes, over the 1 MiB limit",
         413,
         "the request body is larger than this service accepts",
         over_the_limit,
@@ -486,7 +499,7 @@ CASES: tuple[Case, ...] = (
     ),
 )
 SLOW_CASES = {  # seconds allowed on a 2-core CI runner
-    "bundle-5mb": 5.0,
+    "bundle-1mb": 5.0,
     "current-over-limit": 5.0,
     "drafts-1000": 5.0,
     "drafts-over-limit": 5.0,
@@ -583,9 +596,9 @@ def test_bad_request_answer(transport: Transport, case: Case):
         assert answer.seconds < SLOW_CASES[case.id], f"{case.id} took {answer.seconds:.1f} s"
 
 
-def test_five_megabyte_case_is_about_five_megabytes():
-    size = len(five_megabyte_prefetch())
-    assert 4.8e6 < size < 5.2e6
+def test_the_large_cases_are_the_sizes_they_say():
+    assert 0.9 * 2**20 < len(one_megabyte_prefetch()) < Settings().max_body_bytes
+    assert 4.8e6 < len(five_megabyte_prefetch()) < 5.2e6
 
 
 def doc_rows(text: str) -> dict[str, str]:

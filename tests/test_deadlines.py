@@ -147,7 +147,7 @@ def test_a_request_too_big_for_the_model_budget_answers_in_time_with_the_rest_li
     assert status == 200
     summaries = [c["summary"] for c in cards]
     late = [s for s in summaries if s.startswith("Check incomplete:")]
-    assert late and "not scored by the prediction model in time" in late[0], summaries
+    assert any("not scored by the prediction model in time" in s for s in late), summaries
     # The deadline is 2 s; the rest of the call (reading 305 resources) is not budgeted, so
     # allow for a slow machine without letting the model's several seconds through.
     assert elapsed < 2.0 + 1.5, f"{elapsed:.2f} s"

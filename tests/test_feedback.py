@@ -1,7 +1,9 @@
 """Feedback: validated like the spec says, stored durably and append-only before the 200."""
 
 import json
+import os
 import sqlite3
+import stat
 
 import pytest
 
@@ -108,3 +110,14 @@ def test_storage_failure_is_503_and_acknowledges_nothing(client, app, tmp_path):
 def test_feedback_for_an_unknown_service_is_404(client):
     response = client.post("/cds-services/nope/feedback", json={"feedback": [item()]})
     assert response.status_code == 404
+
+
+def test_the_store_is_private_to_the_services_user(tmp_path):
+    folder = tmp_path / "data"
+    store = FeedbackStore(folder / "feedback.sqlite")  # the folder is made too
+    store.append("svc", parse_feedback({"feedback": [item()]}))
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
+    os.chmod(store.path, 0o644)  # as versions before made it
+    FeedbackStore(store.path)
+    assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600

@@ -127,7 +127,7 @@ def _append_calls(trail: AuditTrail, worker: int, count: int) -> None:
 def test_forked_workers_appending_together_keep_one_unbroken_chain(tmp_path):
     # As under gunicorn: the master makes the trail (no connection left open: SQLite's must
     # not cross a fork) and the forked workers write to it.
-    trail = AuditTrail(tmp_path / "audit.sqlite", Pseudonyms(b"k" * 32))
+    trail = AuditTrail(tmp_path / "audit.sqlite", Pseudonyms(b"k" * 32), b"c" * 32)
     fork = multiprocessing.get_context("fork")
     workers = [fork.Process(target=_append_calls, args=(trail, w, 20)) for w in range(2)]
     for worker in workers:

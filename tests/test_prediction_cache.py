@@ -3,6 +3,9 @@ stopped by the test, and a closed port."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import logging
 import socket
 import subprocess
 import time
@@ -15,11 +18,19 @@ import pytest
 import redis
 
 from cds_service.config import Settings
-from cds_service.prediction_cache import PredictionCache, cache_key
+from cds_service.prediction_cache import (
+    INTEGRITY_LABEL,
+    MAC_BYTES,
+    PredictionCache,
+    RedisMac,
+    cache_key,
+    integrity_key,
+)
 from cds_service.web import create_app
 from tests.conftest import hook_request, medication_request
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
+KEY = bytes(range(32))  # the MAC key of the caches built here (create_app derives its own)
 CLOSED_PORT_URL = "redis://127.0.0.1:1/0"
 WARFARIN, IBUPROFEN = "11289", "5640"
 
@@ -45,10 +56,10 @@ def version() -> str:
 
 def test_a_miss_then_a_hit_from_redis_in_another_process_cache(version):
     key = cache_key(version, "CID000006691", "CID000003672")
-    writer = PredictionCache(REDIS_URL)
+    writer = PredictionCache(REDIS_URL, key=KEY)
     assert writer.get_many([key]) == {}
     writer.put_many({key: probabilities(1)})
-    reader = PredictionCache(REDIS_URL)  # a second worker: empty local cache
+    reader = PredictionCache(REDIS_URL, key=KEY)  # a second worker: empty local cache
     found = reader.get_many([key])
     assert np.allclose(found[key], probabilities(1), atol=1e-3)  # float16 in Redis
     state = reader.state()
@@ -62,15 +73,15 @@ def test_the_pair_is_stored_once_whatever_its_order(version):
 
 
 def test_a_new_model_version_does_not_read_the_old_ones_entries(version):
-    cache = PredictionCache(REDIS_URL)
+    cache = PredictionCache(REDIS_URL, key=KEY)
     cache.put_many({cache_key(version, "x", "y"): probabilities(2)})
-    fresh = PredictionCache(REDIS_URL)
+    fresh = PredictionCache(REDIS_URL, key=KEY)
     assert fresh.get_many([cache_key(version + "-next", "x", "y")]) == {}
     assert fresh.state().misses == 1
 
 
 def test_the_local_cache_is_bounded():
-    cache = PredictionCache(None, local_entries=2)
+    cache = PredictionCache(None, key=KEY, local_entries=2)
     cache.put_many({k: probabilities(i) for i, k in enumerate("abc")})
     assert set(cache.get_many(["a", "b", "c"])) == {"b", "c"}
 
@@ -78,7 +89,7 @@ def test_the_local_cache_is_bounded():
 def test_a_closed_port_is_a_miss_and_opens_the_breaker():
     now = [0.0]
     cache = PredictionCache(
-        CLOSED_PORT_URL, breaker_failures=3, breaker_cooldown_s=5.0, clock=lambda: now[0]
+        CLOSED_PORT_URL, key=KEY, breaker_failures=3, breaker_cooldown_s=5.0, clock=lambda: now[0]
     )
     for _ in range(3):
         assert cache.get_many(["k"]) == {}
@@ -174,7 +185,7 @@ def silent_redis() -> Iterator[str]:
 
 
 def test_a_hanging_redis_costs_its_timeout_then_is_left_alone(silent_redis):
-    cache = PredictionCache(silent_redis, timeout_s=0.05, breaker_failures=2)
+    cache = PredictionCache(silent_redis, key=KEY, timeout_s=0.05, breaker_failures=2)
     started = time.perf_counter()
     for _ in range(2):
         assert cache.get_many(["k"]) == {}
@@ -252,4 +263,196 @@ def test_a_foreign_value_under_a_key_is_a_miss_not_an_error(tmp_path, garbage):
     app.extensions["ddi_cds"].cache.clear_local()
     again = client.post("/cds-services/ddi-order-sign", json=body)
     assert again.status_code == 200 and again.json["cards"][0]["detail"] == expected
-    assert len(store.get(key)) == 2 * 963  # rewritten with the model's own value
+    assert app.extensions["ddi_cds"].cache.state().rejected >= 1
+    assert len(store.get(key)) == MAC_BYTES + 2 * 963  # rewritten with the model's own value
+
+
+# Cached values are authenticated: Redis decides what a card says, so what it returns must have
+# been written by the service (an HMAC-SHA-256 over the key and the value).
+
+FORGED = np.full(963, 0.999, dtype="<f2").tobytes()  # "100 %" for every side effect
+
+
+def rejected_total(client) -> float:
+    text = client.get("/metrics").get_data(as_text=True)
+    found = [
+        x
+        for x in text.splitlines()
+        if x.startswith('ddi_cds_cache_rejected_total{store="prediction"}')
+    ]
+    return float(found[0].rsplit(" ", 1)[1]) if found else 0.0
+
+
+def test_a_forged_vector_under_a_real_pair_key_is_ignored_and_counted(version):
+    key = cache_key(version, "CID000006691", "CID000003672")  # warfarin, ibuprofen
+    store = redis.Redis.from_url(REDIS_URL)
+    store.set(key, FORGED, ex=60)  # what the attacker wrote: no MAC
+    cache = PredictionCache(REDIS_URL, key=KEY)
+    assert cache.get_many([key]) == {}
+    state = cache.state()
+    assert (state.rejected, state.misses, state.hits_redis) == (1, 1, 0)
+
+    store.set(key, RedisMac(b"a guessed key, 16+ bytes").seal(key, FORGED), ex=60)
+    assert cache.get_many([key]) == {} and cache.state().rejected == 2  # MAC of another key
+    store.set(key, bytes(MAC_BYTES) + FORGED, ex=60)
+    assert cache.get_many([key]) == {} and cache.state().rejected == 3  # a zero MAC
+
+
+def test_a_genuine_value_round_trips_and_one_bit_changed_does_not(version):
+    key = cache_key(version, "a", "b")
+    PredictionCache(REDIS_URL, key=KEY).put_many({key: probabilities(4)})
+    store = redis.Redis.from_url(REDIS_URL)
+    genuine = store.get(key)
+    assert len(genuine) == MAC_BYTES + 2 * 963
+    reader = PredictionCache(REDIS_URL, key=KEY)
+    assert np.allclose(reader.get_many([key])[key], probabilities(4), atol=1e-3)
+
+    flipped = bytearray(genuine)
+    flipped[-1] ^= 1
+    store.set(key, bytes(flipped), ex=60)
+    fresh = PredictionCache(REDIS_URL, key=KEY)
+    assert fresh.get_many([key]) == {} and fresh.state().rejected == 1
+
+
+def test_a_genuine_value_replayed_under_another_key_is_rejected(version):
+    source = cache_key(version, "a", "b")
+    PredictionCache(REDIS_URL, key=KEY).put_many({source: probabilities(5)})
+    store = redis.Redis.from_url(REDIS_URL)
+    genuine = store.get(source)
+    other_pair = cache_key(version, "a", "c")
+    other_model = cache_key(version + "-next", "a", "b")
+    for target in (other_pair, other_model):
+        store.set(target, genuine, ex=60)
+    reader = PredictionCache(REDIS_URL, key=KEY)
+    assert set(reader.get_many([source, other_pair, other_model])) == {source}
+    assert (reader.state().rejected, reader.state().hits_redis) == (2, 1)
+
+
+def test_another_key_reads_nothing_the_first_wrote(version):
+    key = cache_key(version, "a", "b")
+    PredictionCache(REDIS_URL, key=KEY).put_many({key: probabilities(6)})
+    rotated = PredictionCache(REDIS_URL, key=bytes(32))  # e.g. the pseudonym key was changed
+    assert rotated.get_many([key]) == {} and rotated.state().rejected == 1
+
+
+def test_the_in_process_cache_holds_no_mac():
+    cache = PredictionCache(None, key=KEY)
+    cache.put_many({"k": probabilities(7)})
+    assert np.allclose(cache.get_many(["k"])["k"], probabilities(7), atol=1e-3)
+
+
+def test_rejections_are_logged_at_most_once_a_minute(version, caplog):
+    now = [0.0]
+    cache = PredictionCache(REDIS_URL, key=KEY, clock=lambda: now[0])
+    keys = [cache_key(version, "x", str(i)) for i in range(3)]
+    store = redis.Redis.from_url(REDIS_URL)
+    for key in keys:
+        store.set(key, FORGED, ex=60)
+    with caplog.at_level(logging.WARNING, logger="cds_service.cache"):
+        cache.get_many(keys)  # logged at once
+        now[0] = 30.0
+        cache.get_many(keys)  # counted, not logged
+        now[0] = 61.0
+        cache.get_many(keys)  # logged with the count since
+    logged = [r.getMessage() for r in caplog.records if "failed verification" in r.getMessage()]
+    assert [m.split(" ", 1)[0] for m in logged] == ["3", "6"]
+    assert cache.state().rejected == 9
+    assert all(keys[0] in m for m in logged)
+
+
+def test_the_mac_key_is_derived_from_the_pseudonym_key_unless_set():
+    pseudonym = bytes(range(32, 64))
+    derived = integrity_key("", pseudonym)
+    assert derived == hmac.new(pseudonym, INTEGRITY_LABEL, hashlib.sha256).digest()
+    assert derived != pseudonym and integrity_key("", bytes(32)) != derived
+    assert integrity_key("ab" * 16, pseudonym) == bytes.fromhex("ab" * 16)
+    with pytest.raises(ValueError, match="hexadecimal"):
+        integrity_key("not hex", pseudonym)
+    with pytest.raises(ValueError, match="16 bytes"):
+        integrity_key("abcd", pseudonym)
+    assert Settings.from_env({"DDI_CDS_CACHE_KEY": "ab" * 16}).cache_key == "ab" * 16
+
+
+ALLOPURINOL, LEVOTHYROXINE = "519", "10582"
+
+
+def shows_the_forgery(card: dict) -> bool:
+    return "model predicts" in card["summary"] or "probability 100%" in card.get("detail", "")
+
+
+def test_a_forged_prediction_never_reaches_a_card(tmp_path, monkeypatch):
+    """The finding: 0.999 written under allopurinol + levothyroxine's key made the service
+    answer "model predicts acute pancreatitis (100%, life-threatening)". Model-only cards are on
+    here, so that a forged value that got through would make one."""
+    app = create_app(
+        Settings(
+            auth_disabled=True,
+            data_dir=tmp_path,
+            redis_url=REDIS_URL,
+            prediction_own_cards=True,
+        )
+    )
+    client = app.test_client()
+    cache = app.extensions["ddi_cds"].cache
+    asked: list[str] = []
+    get_many = cache.get_many
+
+    def spy(keys):
+        asked.extend(keys)
+        return get_many(keys)
+
+    monkeypatch.setattr(cache, "get_many", spy)
+    body = hook_request(
+        "order-sign",
+        [medication_request(ALLOPURINOL, rid="a")],
+        current=[medication_request(LEVOTHYROXINE, rid="l", status="active")],
+    )
+    first = client.post("/cds-services/ddi-order-sign", json=body)
+    assert first.status_code == 200
+    (key,) = set(asked)
+    store = redis.Redis.from_url(REDIS_URL)
+    assert len(store.get(key)) == MAC_BYTES + 2 * 963  # written, sealed
+    rejected_before = rejected_total(client), cache.state().rejected  # a run before wrote it
+
+    store.set(key, FORGED, ex=60)
+    cache.clear_local()  # another worker, or a restart: only Redis holds the pair
+    forged = client.post("/cds-services/ddi-order-sign", json=body)
+    assert forged.status_code == 200
+    assert forged.json["cards"] == [
+        {**c, "uuid": forged.json["cards"][i]["uuid"]} for i, c in enumerate(first.json["cards"])
+    ]
+    assert not any(shows_the_forgery(c) for c in forged.json["cards"])
+    assert (rejected_total(client), cache.state().rejected) == tuple(n + 1 for n in rejected_before)
+    assert PredictionCache(REDIS_URL, key=KEY).get_many([key]) == {}  # rewritten, sealed
+    assert len(store.get(key)) == MAC_BYTES + 2 * 963
+
+    # The control: the same numbers, had they been accepted, make the finding's card.
+    cache.put_many({key: np.full(963, 0.999, dtype=np.float32)})
+    accepted = client.post("/cds-services/ddi-order-sign", json=body).json["cards"]
+    store.delete(key)
+    assert any(shows_the_forgery(c) for c in accepted)
+
+
+def test_replicas_sharing_the_pseudonym_key_share_the_cache(tmp_path, version):
+    pseudonym = "cd" * 32
+
+    def app(name: str, key: str):
+        return (
+            create_app(
+                Settings(
+                    auth_disabled=True,
+                    data_dir=tmp_path / name,
+                    redis_url=REDIS_URL,
+                    pseudonym_key=key,
+                    model_enabled=False,
+                )
+            )
+            .extensions["ddi_cds"]
+            .cache
+        )
+
+    key = cache_key(version, "a", "b")
+    app("one", pseudonym).put_many({key: probabilities(8)})
+    assert set(app("two", pseudonym).get_many([key])) == {key}
+    other = app("three", "ef" * 32)
+    assert other.get_many([key]) == {} and other.state().rejected == 1

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
 import uuid
 
 import pytest
 import redis
 
 from cds_service.config import Settings
+from cds_service.prediction_cache import RedisMac
+from cds_service.repeat_cards import ShownPairs
 from cds_service.web import create_app
 from tests.conftest import hook_request, medication_request
 
 WARFARIN, IBUPROFEN = "11289", "5640"
+PATIENT = "p1"  # hook_request's
 
 
 def request(hook: str, encounter: str, user: str = "Practitioner/1") -> dict:
@@ -72,3 +77,111 @@ def test_with_redis_down_cards_are_shown_again(tmp_path, encounter):
     client = create_app(settings).test_client()
     summaries(client, request("order-select", encounter))
     assert warned_at_sign(client, encounter)
+
+
+# A mark suppresses a warning, so Redis is not trusted with it: the key is an HMAC of the
+# identifiers and the value the mark's expiry under an HMAC bound to the key.
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+KEY = bytes(range(32))
+
+
+def suppressing_app(tmp_path, pseudonym_key: str = ""):
+    app = create_app(
+        Settings(
+            auth_disabled=True,
+            data_dir=tmp_path,
+            suppress_repeat_cards=True,
+            pseudonym_key=pseudonym_key,
+        )
+    )
+    return app, app.extensions["ddi_cds"].engine.shown_pairs
+
+
+def keys_asked(shown: ShownPairs, monkeypatch) -> dict[str, list[str]]:
+    """The mark keys each of `mark` and `seen` is given, as the engine calls them."""
+    asked: dict[str, list[str]] = {"mark": [], "seen": []}
+    for name in asked:
+        method = getattr(shown, name)
+
+        def spy(keys, method=method, name=name):
+            keys = list(keys)
+            asked[name].extend(keys)
+            return method(keys)
+
+        monkeypatch.setattr(shown, name, spy)
+    return asked
+
+
+def rejected_marks(client) -> float:
+    text = client.get("/metrics").get_data(as_text=True)
+    name = 'ddi_cds_cache_rejected_total{store="shown_card"}'
+    found = [x for x in text.splitlines() if x.startswith(name)]
+    return float(found[0].rsplit(" ", 1)[1]) if found else 0.0
+
+
+def test_the_mark_key_is_keyed_so_guessed_ids_cannot_be_tested(tmp_path, encounter, monkeypatch):
+    app, shown = suppressing_app(tmp_path)
+    asked = keys_asked(shown, monkeypatch)
+    summaries(app.test_client(), request("order-select", encounter))
+    (key,) = asked["mark"]
+    store = redis.Redis.from_url(REDIS_URL)
+    assert store.exists(key)
+    who = f"Practitioner/1|{PATIENT}|{encounter}"
+    for pair in ([IBUPROFEN, WARFARIN], [WARFARIN, IBUPROFEN]):  # the former, unkeyed name
+        plain = hashlib.sha256(f"{who}|{'|'.join(pair)}".encode()).hexdigest()
+        assert not store.exists(f"ddi-cds:shown:{plain[:32]}")
+    # The name depends on the key: another key names the same mark otherwise
+    other_app, other = suppressing_app(tmp_path / "other", pseudonym_key="ef" * 32)
+    other_asked = keys_asked(other, monkeypatch)
+    summaries(other_app.test_client(), request("order-select", encounter))
+    assert other_asked["mark"] and other_asked["mark"] != [key]
+
+
+def test_a_forged_mark_does_not_suppress_the_card(tmp_path, encounter, monkeypatch):
+    app, shown = suppressing_app(tmp_path)
+    client = app.test_client()
+    asked = keys_asked(shown, monkeypatch)
+    assert warned_at_sign(client, encounter)
+    (key,) = asked["seen"]
+    store = redis.Redis.from_url(REDIS_URL)
+    before = rejected_marks(client)
+    future = (int(time.time()) + 900).to_bytes(8, "big")
+    forgeries = [
+        b"1",  # the former value
+        future,  # an expiry without a MAC
+        RedisMac(b"a guessed key, 16+ bytes").seal(key, future),
+    ]
+    for forged in forgeries:
+        store.set(key, forged, ex=60)
+        assert warned_at_sign(client, encounter)  # fail-safe: the card is shown
+    assert rejected_marks(client) == before + len(forgeries)
+
+
+def test_a_genuine_mark_copied_to_another_encounter_does_not_suppress(
+    tmp_path, encounter, monkeypatch
+):
+    app, shown = suppressing_app(tmp_path)
+    client = app.test_client()
+    asked = keys_asked(shown, monkeypatch)
+    summaries(client, request("order-select", encounter))
+    assert not warned_at_sign(client, encounter)  # the genuine mark works
+    (genuine_key,) = asked["mark"]
+    other = encounter + "-other"
+    assert warned_at_sign(client, other)
+    other_key = asked["seen"][-1]
+    store = redis.Redis.from_url(REDIS_URL)
+    store.set(other_key, store.get(genuine_key), ex=60)
+    assert warned_at_sign(client, other)
+
+
+def test_a_mark_replayed_after_its_expiry_does_not_suppress():
+    now = [1_000_000.0]
+    shown = ShownPairs(REDIS_URL, key=KEY, ttl_s=900, clock=lambda: now[0])
+    key = f"ddi-cds:shown:test-{uuid.uuid4().hex}"
+    shown.mark([key])
+    assert shown.seen([key]) == {key}
+    value = redis.Redis.from_url(REDIS_URL).get(key)
+    now[0] += 901  # Redis would have dropped it; set again as it was, it is past its expiry
+    redis.Redis.from_url(REDIS_URL).set(key, value, ex=60)
+    assert shown.seen([key]) == set()

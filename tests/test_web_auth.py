@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from prometheus_client import REGISTRY
 
 from cds_service.cli import main as cli_main
 from cds_service.config import Settings
@@ -16,10 +17,18 @@ SIGN_URL = "http://localhost/cds-services/ddi-order-sign"
 FEEDBACK_URL = SIGN_URL + "/feedback"
 
 
+def settings_for(tmp_path, **changes) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        trusted_issuers_file=write_trust(tmp_path / "trust"),
+        public_base_url="http://localhost",
+        **changes,
+    )
+
+
 @pytest.fixture
 def client(tmp_path):
-    settings = Settings(data_dir=tmp_path, trusted_issuers_file=write_trust(tmp_path / "trust"))
-    return create_app(settings).test_client()
+    return create_app(settings_for(tmp_path)).test_client()
 
 
 def body() -> dict:
@@ -133,3 +142,70 @@ def test_the_spec_example_token_gets_401(tmp_path):
 def test_no_auth_refuses_a_non_loopback_address(capsys):
     assert cli_main(["serve", "--no-auth", "--host", "0.0.0.0", "--port", "0"]) == 2
     assert "refuses to bind" in capsys.readouterr().err
+
+
+# --- the audience, the start, the replay store ------------------------------------------------
+
+
+def test_the_audience_never_follows_the_host_header(client):
+    """A token made out to another host, sent with that Host header, is not for this service."""
+    evil = "http://evil.example/cds-services/ddi-order-sign"
+    response = client.post(
+        "/cds-services/ddi-order-sign",
+        json=body(),
+        headers={**authorization(evil), "Host": "evil.example"},
+        base_url="http://evil.example",
+    )
+    assert response.status_code == 401
+
+
+def test_issuers_without_a_public_url_stop_the_start(tmp_path, monkeypatch, capsys):
+    trust = write_trust(tmp_path / "trust")
+    with pytest.raises(ValueError, match="DDI_CDS_PUBLIC_BASE_URL must be set"):
+        create_app(Settings(data_dir=tmp_path, trusted_issuers_file=trust))
+    monkeypatch.setenv("DDI_CDS_TRUSTED_ISSUERS_FILE", str(trust))
+    monkeypatch.setenv("DDI_CDS_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("DDI_CDS_PUBLIC_BASE_URL", raising=False)
+    assert cli_main(["serve", "--host", "127.0.0.1", "--port", "0"]) == 2
+    assert "DDI_CDS_PUBLIC_BASE_URL must be set" in capsys.readouterr().err
+
+
+def fallbacks() -> float:
+    return REGISTRY.get_sample_value("ddi_cds_replay_store_fallbacks_total") or 0.0
+
+
+def test_redis_down_under_several_workers_hooks_answer_feedback_gets_503(tmp_path):
+    client = create_app(settings_for(tmp_path, redis_url="redis://127.0.0.1:1/0")).test_client()
+    several = {"wsgi.multiprocess": True}  # as gunicorn says with more than one worker
+    before = fallbacks()
+
+    hook = client.post(
+        "/cds-services/ddi-order-sign",
+        json=body(),
+        headers=authorization(SIGN_URL),
+        environ_overrides=several,
+    )
+    feedback = client.post(
+        "/cds-services/ddi-order-sign/feedback",
+        json={"feedback": []},
+        headers=authorization(FEEDBACK_URL),
+        environ_overrides=several,
+    )
+
+    assert hook.status_code == 200 and hook.json["cards"]
+    assert fallbacks() == before + 1
+    assert feedback.status_code == 503
+    assert feedback.json["issue"][0]["diagnostics"] == "replay check unavailable; resend later"
+
+
+def test_redis_down_in_one_process_feedback_is_still_checked_and_kept(tmp_path):
+    client = create_app(settings_for(tmp_path, redis_url="redis://127.0.0.1:1/0")).test_client()
+    headers = authorization(FEEDBACK_URL)
+    first = client.post(
+        "/cds-services/ddi-order-sign/feedback", json={"feedback": []}, headers=headers
+    )
+    again = client.post(
+        "/cds-services/ddi-order-sign/feedback", json={"feedback": []}, headers=headers
+    )
+    assert first.status_code not in {401, 503}
+    assert again.status_code == 401

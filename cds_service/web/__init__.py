@@ -6,16 +6,24 @@ Blueprints: `hooks` (CDS Hooks discovery, hook calls, feedback) and `health` (/h
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, abort, current_app, g, request
 
 from cds_service import __version__
-from cds_service.audit import AuditTrail, Pseudonyms, pseudonym_key
-from cds_service.auth import JtiStore, JwksCache, TokenVerifier, load_trusted_issuers
+from cds_service.audit import (
+    AUDIT_KEY_FILE,
+    AUDIT_KEY_VARIABLE,
+    PSEUDONYM_KEY_FILE,
+    PSEUDONYM_KEY_VARIABLE,
+    AuditSetupError,
+    AuditTrail,
+    Pseudonyms,
+    load_key,
+)
+from cds_service.auth import TokenVerifier, token_verifier
 from cds_service.config import Settings
 from cds_service.drug_index import DrugIndex
 from cds_service.engine import CdsEngine, FhirClientFactory
@@ -23,16 +31,20 @@ from cds_service.feedback import FeedbackStore
 from cds_service.knowledge import KnowledgeBase
 from cds_service.logs import REQUEST_ID_HEADER, request_id_for
 from cds_service.mapping import MedicationMapper
-from cds_service.prediction_cache import PredictionCache, request_path_client
+from cds_service.prediction_cache import PredictionCache, integrity_key, request_path_client
 from cds_service.predictions import PredictionPolicy
 from cds_service.repeat_cards import ShownPairs
 from cds_service.site_overrides import load_site_overrides
 from cds_service.web.errors import register_error_handlers
+from cds_service.web.open_limits import OpenLimits
 
 if TYPE_CHECKING:
     from cds_service.model_predictions import ModelPredictions
 
+REPLAY_CHECK_TIMEOUT_S = 0.25
+CORS_PATHS = ("/cds-services",)
 CORS_METHODS = "GET, POST, OPTIONS"
+METRICS_PORT_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
 CORS_HEADERS = "Authorization, Content-Type"
 
 
@@ -79,8 +91,23 @@ def create_app(
     data_dir = data_dir_of(settings)
     index = DrugIndex()
     knowledge = KnowledgeBase()
+    # What Redis returns is authenticated (cds_service.prediction_cache.RedisMac) with a key of
+    # its own or one derived from the pseudonym key, which every replica shares already
+    pseudonym = load_key(
+        settings.pseudonym_key,
+        PSEUDONYM_KEY_VARIABLE,
+        data_dir / PSEUDONYM_KEY_FILE,
+        create=not settings.production,
+    )
+    if pseudonym is None and not settings.cache_key:
+        raise AuditSetupError(
+            f"{PSEUDONYM_KEY_VARIABLE} is required with --production (from a secret)"
+        )
+    redis_mac_key = integrity_key(settings.cache_key, pseudonym or b"")
     cache = PredictionCache(
         settings.redis_url or None,
+        key=redis_mac_key,
+        ca_file=settings.redis_ca_file,
         timeout_s=settings.redis_timeout_s,
         ttl_s=settings.cache_ttl_s,
         local_entries=settings.cache_local_entries,
@@ -91,6 +118,8 @@ def create_app(
     shown_pairs = (
         ShownPairs(
             settings.redis_url,
+            key=redis_mac_key,
+            ca_file=settings.redis_ca_file,
             timeout_s=settings.redis_timeout_s,
             ttl_s=settings.suppress_repeat_ttl_s,
         )
@@ -133,10 +162,18 @@ def create_app(
     app.register_blueprint(try_it.blueprint)
     register_pages(app)
     register_error_handlers(app)
+    OpenLimits.install(app, settings)
     app.after_request(_cors)
     app.before_request(_request_id)
+    app.before_request(_metrics_port_split)
     app.before_request(_preflight)
     return app
+
+
+def create_production_app() -> Flask:
+    """The app as `ddi-cds serve --production` makes it, for a plain gunicorn command line
+    (deploy/gunicorn.conf.py): production defaults and the keys it requires."""
+    return create_app(replace(Settings.from_env(), production=True))
 
 
 def data_dir_of(settings: Settings) -> Path:
@@ -144,29 +181,40 @@ def data_dir_of(settings: Settings) -> Path:
     return settings.data_dir or Path(Flask(__name__.split(".")[0]).instance_path)
 
 
-def open_audit_trail(settings: Settings) -> AuditTrail:
+def open_audit_trail(settings: Settings, *, read_only: bool = False) -> AuditTrail:
+    """The data folder's trail with its two keys. Under `serve --production` both must come
+    from the environment (a secret): a key kept on the data volume goes with every copy of it,
+    and with it a patient's pseudonym is found by hashing guessed ids, and an edited trail's
+    chain recomputed. In development each is made once in the data folder (0600). Read only
+    (`ddi-cds audit`), no key is made: one that is missing is needed only by what uses it."""
     data_dir = data_dir_of(settings)
-    key = pseudonym_key(settings.pseudonym_key, data_dir / "pseudonym.key")
-    return AuditTrail(data_dir / "audit.sqlite", Pseudonyms(key))
+    keys = []
+    for configured, variable, file_name in (
+        (settings.pseudonym_key, PSEUDONYM_KEY_VARIABLE, PSEUDONYM_KEY_FILE),
+        (settings.audit_key, AUDIT_KEY_VARIABLE, AUDIT_KEY_FILE),
+    ):
+        if settings.production and not configured:
+            raise AuditSetupError(f"{variable} is required with --production (from a secret)")
+        create = not (read_only or settings.production)
+        keys.append(load_key(configured, variable, data_dir / file_name, create=create))
+    pseudonym, chain = keys
+    return AuditTrail(
+        data_dir / "audit.sqlite",
+        Pseudonyms(pseudonym) if pseudonym else None,
+        chain,
+        read_only=read_only,
+        head_every=settings.audit_head_every,
+    )
 
 
 def _token_verifier(settings: Settings) -> TokenVerifier:
-    log = logging.getLogger("cds_service.web")
-    issuers = (
-        load_trusted_issuers(settings.trusted_issuers_file) if settings.trusted_issuers_file else []
-    )
-    if not issuers:
-        log.warning(
-            "no trusted EHR issuers configured (DDI_CDS_TRUSTED_ISSUERS_FILE): every hook and "
-            "feedback call will be refused with 401; for local development use --no-auth"
-        )
-    client = request_path_client(settings.redis_url, settings.redis_timeout_s)
-    return TokenVerifier(
-        issuers,
-        JwksCache(),  # a fetch on the request path is cut to the call's deadline
-        JtiStore(client if settings.redis_url else None),
-        leeway_s=settings.auth_leeway_s,
-    )
+    """Raises ValueError when the token settings cannot be served safely (issuers without
+    DDI_CDS_PUBLIC_BASE_URL): the service does not start."""
+    # A longer wait than the cache's: a replay check that times out under load refuses a
+    # feedback call (503), where a cache lookup that times out only costs a model call
+    timeout_s = max(settings.redis_timeout_s, REPLAY_CHECK_TIMEOUT_S)
+    client = request_path_client(settings.redis_url, timeout_s, settings.redis_ca_file)
+    return token_verifier(settings, client if settings.redis_url else None)
 
 
 def _model_predictions(settings: Settings, cache: PredictionCache) -> ModelPredictions:
@@ -198,13 +246,34 @@ def _request_id() -> None:
     g.request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
 
 
+def _metrics_port_split() -> None:
+    """With a metrics port, /metrics is answered there only, and that port answers nothing but
+    /metrics and the probes: what Prometheus reads stays off the port the EHRs (and the
+    internet in front of them) reach. The port is the listening socket's, not the Host
+    header's (gunicorn and werkzeug both set SERVER_PORT from the socket)."""
+    port = runtime().settings.metrics_port_in_use
+    if port is None:
+        return
+    on_metrics_port = request.environ.get("SERVER_PORT") == str(port)
+    if on_metrics_port and request.path not in METRICS_PORT_PATHS:
+        abort(404)
+    if not on_metrics_port and request.path == "/metrics":
+        abort(404)
+
+
 def _preflight() -> Response | None:
-    if request.method == "OPTIONS":
+    if request.method == "OPTIONS" and request.path.startswith(CORS_PATHS):
         return Response(status=204)
     return None
 
 
 def _cors(response: Response) -> Response:
+    """CORS on the CDS Hooks endpoints only, which the spec requires (an EHR's web client
+    calls them from the browser); the pages and /explain are same-origin and get none."""
+    if not request.path.startswith(CORS_PATHS):
+        if "request_id" in g:
+            response.headers[REQUEST_ID_HEADER] = g.request_id
+        return response
     allowed = runtime().settings.cors_allow_origin
     origin = request.headers.get("Origin")
     if allowed == "*":

@@ -28,6 +28,7 @@ ISSUE_CODES: dict[int, str] = {  # HTTP status -> FHIR issue-type code
     412: "incomplete",
     413: "too-long",
     415: "not-supported",
+    429: "throttled",
     500: "exception",
     503: "transient",
 }

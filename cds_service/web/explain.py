@@ -21,9 +21,11 @@ from cds_service.medication import Ingredient
 from cds_service.prediction_cards import CAUTION
 from cds_service.protocol import RequestError
 from cds_service.web import runtime
+from cds_service.web.open_limits import limits, rate_limited
 from cds_service.web.pages import page_response, wants_html
 
 blueprint = Blueprint("explain", __name__)
+blueprint.before_request(rate_limited)  # open to anyone: see cds_service.web.open_limits
 MAX_PARAMETER = 200
 
 
@@ -41,10 +43,10 @@ def explain() -> Response:
     if predictions is None:
         model_missing = "the prediction model is switched off on this server"
     else:
-        try:
-            model = predictions.explain(*ingredients, side_effect=effect)
-        except LookupError as error:
-            model_missing = str(error)
+        model, model_missing = limits().explanations.get_or_compute(
+            (predictions.version, *(i.rxcui for i in ingredients), effect),
+            lambda: _explained(predictions, ingredients, effect),
+        )
     if not html:
         if model is None:
             raise RequestError(model_missing, status=404)
@@ -64,6 +66,17 @@ def explain() -> Response:
             caution=CAUTION,
         )
     )
+
+
+def _explained(
+    predictions: Any, ingredients: list[Ingredient], effect: str | None
+) -> tuple[dict[str, Any] | None, str]:
+    """The model's explanation, or why there is none (both kept: a pair it cannot score costs
+    as much to find out again)."""
+    try:
+        return predictions.explain(*ingredients, side_effect=effect), ""
+    except LookupError as error:
+        return None, str(error)
 
 
 def _ingredient(name: str) -> Ingredient:

@@ -36,6 +36,7 @@ def readyz() -> Response:
             "hitsRedis": cache.hits_redis,
             "misses": cache.misses,
             "redisErrors": cache.redis_errors,
+            "rejected": cache.rejected,  # values from Redis that failed their HMAC
         },
     }
     return jsonify(body)

@@ -1,5 +1,6 @@
 """CDS Hooks endpoints: discovery, the hook call, feedback. Protocol only: the clinical work is
-`CdsEngine.evaluate`. Every hook call, answered or refused, goes to the audit trail."""
+`CdsEngine.evaluate`. Every hook call past the token check, answered or refused, goes to the
+audit trail; calls refused for their token are counted (`AuditTrail.note_unauthorized`)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from flask import Blueprint, Response, g, jsonify, request, url_for
 
 from cds_service import metrics
 from cds_service.audit import HookCallRecord
-from cds_service.auth import TokenRejected
+from cds_service.auth import ReplayCheckUnavailable, TokenRejected
 from cds_service.cards import SERVICE_LABEL
 from cds_service.deadline import Deadline, queued_seconds
 from cds_service.feedback import parse_feedback
+from cds_service.fhir_client import FhirServerPolicy
 from cds_service.prediction_cards import MODEL_LABEL
 from cds_service.protocol import RequestError
 from cds_service.services import SERVICES, ServiceDefinition, service_by_id
@@ -29,22 +31,44 @@ log = logging.getLogger("cds_service.hooks")
 def require_token() -> Response | None:
     """Hook and feedback calls carry the EHR's JWT; discovery is open, as EHRs expect. The
     call's deadline starts here, so that fetching the EHR's keys counts against it, less the
-    time the call waited in front of the service when a proxy says so (`X-Request-Start`)."""
+    time the call waited in front of the service when a proxy says so (`X-Request-Start`).
+
+    `aud` must be the configured public URL plus the path, never one built from the Host header
+    the caller chose. The verified token's issuer decides which FHIR servers the call may read
+    (`g.fhir_servers`, passed to the engine); under `--no-auth`, any https server or http on
+    loopback. A feedback call whose replay check cannot be shared answers 503 (`JtiStore`)."""
     waited = queued_seconds(request.headers.get("X-Request-Start"), time.time())
     g.deadline = Deadline(max(0.0, runtime().settings.request_deadline_s - waited))
     g.started = time.perf_counter()
     verifier = runtime().verifier
-    if verifier is None or request.method != "POST":
+    if verifier is None:
+        g.fhir_servers = FhirServerPolicy(http_loopback=runtime().settings.auth_disabled)
+        return None
+    g.fhir_servers = FhirServerPolicy(frozenset())  # none, until a token's issuer names some
+    if request.method != "POST":
         return None
     base = runtime().settings.public_base_url
-    audience = base.rstrip("/") + request.path if base else request.base_url
     try:
-        verifier.verify(request.headers.get("Authorization"), audience, g.deadline)
+        if not base:  # only without issuers: the start refuses issuers without it
+            raise TokenRejected("no DDI_CDS_PUBLIC_BASE_URL to check the audience against")
+        token = verifier.verify(
+            request.headers.get("Authorization"),
+            base.rstrip("/") + request.path,
+            g.deadline,
+            writes=request.endpoint == "hooks.feedback",
+            one_process=request.environ.get("wsgi.multiprocess") is False,
+        )
     except TokenRejected as why:
         log.warning("token refused on %s: %s", request.path[:120], why)
         response = operation_outcome(401, "unauthorized")
         response.headers["WWW-Authenticate"] = "Bearer"
         return response
+    except ReplayCheckUnavailable:
+        response = operation_outcome(503, "replay check unavailable; resend later")
+        response.headers["Retry-After"] = "5"
+        return response
+    g.verified_token = token
+    g.fhir_servers = FhirServerPolicy.of_issuer(token.fhir_servers)
     return None
 
 
@@ -59,7 +83,11 @@ def call_hook(service_id: str) -> Response:
     body = read_json_body(request, runtime().settings.max_json_depth)
     g.hook_body = body
     outcome = runtime().engine.evaluate(
-        service, body, explain_url=url_for("explain.explain", _external=True), deadline=g.deadline
+        service,
+        body,
+        explain_url=url_for("explain.explain", _external=True),
+        deadline=g.deadline,
+        fhir_servers=g.get("fhir_servers"),
     )
     g.outcome = outcome
     log.info(
@@ -77,13 +105,22 @@ def call_hook(service_id: str) -> Response:
 @blueprint.after_request
 def audit_hook_call(response: Response) -> Response:
     """Runs for refusals and errors too (Flask calls it with the error handler's answer). A
-    failure here is logged and counted, never turned into an error for the EHR."""
-    if request.method == "POST" and request.endpoint == "hooks.call_hook":
+    failure here is logged and counted, never turned into an error for the EHR. A 401 (hook or
+    feedback) is counted, not stored: a row each, fsync'd on the lock real calls wait on, let
+    anyone without a token fill the disk and slow every prescriber down."""
+    if request.method == "POST" and response.status_code == 401:
         try:
-            runtime().audit.append_or_log(_audit_record(response))
+            endpoint = "feedback" if request.endpoint == "hooks.feedback" else "hook"
+            runtime().audit.note_unauthorized(endpoint)
         except Exception:
-            runtime().audit.note_failure()
-            log.exception("audit record could not be built")
+            log.exception("a refused call could not be counted")
+    if request.method == "POST" and request.endpoint == "hooks.call_hook":
+        if response.status_code != 401:
+            try:
+                runtime().audit.append_or_log(_audit_record(response))
+            except Exception:
+                runtime().audit.note_failure()
+                log.exception("audit record could not be built")
         try:
             _measure(response)
         except Exception:

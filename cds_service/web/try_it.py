@@ -3,8 +3,11 @@ see the cards exactly as the service returns them, with the raw request and resp
 
 The form is built into an order-sign request (`cds_service.try_it`) and sent through the same
 engine as an EHR's hook call; no EHR token is asked for, because the page carries no patient
-(it is switched off with `DDI_CDS_TRY_IT_PAGE=false`). `GET /medication-names?q=` feeds the
-autocomplete from the drug index.
+(it is off under `--production` unless `DDI_CDS_TRY_IT_PAGE=true`). It runs the engine for
+anyone who reaches it, so its requests share the open endpoints' rate limit, a check takes at
+most `try_it_max_entries` medications, and at most `try_it_max_concurrent` run at once
+(`cds_service.web.open_limits`). `GET /medication-names?q=` feeds the autocomplete from the drug
+index.
 """
 
 from __future__ import annotations
@@ -27,20 +30,23 @@ from cds_service.try_it import (
     picked_label,
 )
 from cds_service.web import runtime
+from cds_service.web.open_limits import busy, limits, rate_limited
 from cds_service.web.pages import page_response
 
 blueprint = Blueprint("try_it", __name__)
 log = logging.getLogger("cds_service.web")
 ROWS = 6  # empty rows on a new form (JavaScript adds more)
+ROWS_KEPT = 100  # rows of a refused form shown back
 MAX_SUGGESTIONS = 15
 ORDER_SIGN = next(s for s in SERVICES if s.hook == "order-sign")  # what an EHR signing calls
 EXAMPLE = [("warfarin [RxNorm 11289]", "new"), ("ibuprofen [RxNorm 5640]", "current")]
 
 
 @blueprint.before_request
-def switched_on() -> None:
-    if not runtime().settings.try_it_page:
+def switched_on() -> Response | None:
+    if not runtime().settings.try_it_enabled:
         abort(404)
+    return rate_limited()
 
 
 @blueprint.get("/")
@@ -53,10 +59,22 @@ def form() -> Response:
 def check() -> Response:
     texts, roles = request.form.getlist("medication"), request.form.getlist("role")
     rows = list(zip(texts, roles, strict=False))
+    most = runtime().settings.try_it_max_entries
     try:
         entries = entries_from_form(texts, roles)
+        if len(entries) > most:
+            raise EntryError(f"the try-it page checks at most {most} medications at a time")
     except EntryError as error:
-        return _page(rows=_padded(rows), error=str(error), status=400)
+        return _page(rows=_padded(rows[:ROWS_KEPT]), error=str(error), status=400)
+    if not limits().try_it_checks.acquire(blocking=False):
+        return busy()
+    try:
+        return _checked(entries, rows)
+    finally:
+        limits().try_it_checks.release()
+
+
+def _checked(entries: list[Entry], rows: list[tuple[str, str]]) -> Response:
     body = order_sign_request(entries)
     deadline = Deadline(runtime().settings.request_deadline_s)
     outcome = runtime().engine.evaluate(

@@ -1,0 +1,22 @@
+"""Text on cards: the summary's length limit, and EHR text made inert in Markdown. Pure."""
+
+from __future__ import annotations
+
+import re
+
+SUMMARY_LIMIT = 140  # the spec's limit: "<140 characters"
+SERVICE_LABEL = "DDI CDS (curated interaction knowledge)"
+# Inline markup only: every line of the detail starts with text of ours, so block markers
+# ("#", "-", "1.") in EHR text cannot take effect and need no escaping
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
+
+
+def escape(text: str) -> str:
+    """EHR-supplied text, made inert in Markdown (and on one line)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def clip(text: str) -> str:
+    """One line, under the summary limit."""
+    text = " ".join(text.split())
+    return text if len(text) < SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 2].rstrip() + "…"
