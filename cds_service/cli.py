@@ -275,11 +275,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"ddi-cds: {error}", file=sys.stderr)
         return 2
     server = make_server(args.host, args.port, app, threaded=True)
-    # shutdown() waits for serve_forever() to return, so it must not run on the serving thread
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    servers = [server]
+    if settings.metrics_port_in_use is not None:  # /metrics on its own listener (the app checks)
+        servers.append(make_server(args.host, settings.metrics_port_in_use, app, threaded=True))
+        threading.Thread(target=servers[1].serve_forever, daemon=True).start()
+
+    def stop(*_: object) -> None:
+        # shutdown() waits for serve_forever() to return: not on the serving thread
+        for each in servers:
+            threading.Thread(target=each.shutdown).start()
+
+    signal.signal(signal.SIGTERM, stop)
     print(
         f"ddi-cds: serving CDS Hooks on http://{args.host}:{server.port}/cds-services", flush=True
     )
+    for extra in servers[1:]:
+        print(f"ddi-cds: serving /metrics on http://{args.host}:{extra.port}/metrics", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
     return 0

@@ -9,6 +9,10 @@ caller sets it. Should another process take the port in between, the start is re
     server = start_server(data_dir, no_auth=False, env={"DDI_CDS_TRUSTED_ISSUERS_FILE": ...})
     requests.get(server.url)  # http://127.0.0.1:PORT/cds-services
     server.stop()             # SIGTERM, as an orchestrator would; server.kill() for SIGKILL
+
+Another copy of the code (an older commit, exported) runs with `program=[sys.executable, "-m",
+"cds_service"]`, `cwd=` its root and PYTHONPATH=its root in `env`: the console script would
+import the package installed in this venv.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,16 +107,19 @@ def start_server(
     env: Mapping[str, str] | None = None,
     log: Path | None = None,
     production: bool = False,
+    program: Sequence[str] | None = None,
+    cwd: Path | None = None,
 ) -> ServerProcess:
     """`ddi-cds serve --port <free port>` (plus `--no-auth`, `--production`), once its printed
     URL is read and /healthz answers; raises `RuntimeError` with the log's tail when it does not
-    come up."""
+    come up. `program` replaces the `ddi-cds` command (default: this venv's console script),
+    `cwd` the working folder (default: this one)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     log = log or data_dir / "server.log"
     for attempt in range(START_ATTEMPTS):
         offset = log.stat().st_size if log.exists() else 0
         try:
-            return _start(data_dir, free_port(), no_auth, env or {}, log, production)
+            return _start(data_dir, free_port(), no_auth, env or {}, log, production, program, cwd)
         except RuntimeError:
             text = _read_from(log, offset)  # Werkzeug's words, then gunicorn's
             lost_port = "Address already in use" in text or "Connection in use" in text
@@ -141,8 +148,11 @@ def _start(
     env: Mapping[str, str],
     log: Path,
     production: bool,
+    program: Sequence[str] | None = None,
+    cwd: Path | None = None,
 ) -> ServerProcess:
-    command = [str(CONSOLE_SCRIPT), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    ddi_cds = list(program or [str(CONSOLE_SCRIPT)])
+    command = [*ddi_cds, "serve", "--host", "127.0.0.1", "--port", str(port)]
     environment = {
         **os.environ,
         "DDI_CDS_DATA_DIR": str(data_dir),
@@ -164,6 +174,7 @@ def _start(
             stderr=log_file,
             stdin=subprocess.DEVNULL,
             env=environment,
+            cwd=cwd,
             text=True,
         )
     assert process.stdout is not None

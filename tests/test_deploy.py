@@ -385,4 +385,4 @@ def test_the_caddyfile_is_valid(tmp_path):
     assert server["listen"] == [":443"]
     assert server["routes"][0]["match"] == [{"host": ["cds.hospital.example"]}]
     handlers = str(server["routes"][0]["handle"])
-    assert "'max_size': 8388608" in handlers and "'dial': 'ddi-cds:8080'" in handlers
+    assert "'max_size': 1048576" in handlers and "'dial': 'ddi-cds:8080'" in handlers
