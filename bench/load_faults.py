@@ -54,13 +54,9 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cds_service.audit import (  # noqa: E402
-    AUDIT_KEY_FILE,
-    AUDIT_KEY_VARIABLE,
-    AuditTrail,
-    load_key,
-)
+from cds_service.audit import AuditTrail  # noqa: E402
 from cds_service.drug_index import DEFAULT_INDEX_PATH  # noqa: E402
+from cds_service.secret_keys import AUDIT_KEY_FILE, AUDIT_KEY_VARIABLE, load_key  # noqa: E402
 from tests.ehr_tokens import authorization, write_trust  # noqa: E402
 from tests.fhir_standin import Fault, FhirStandIn  # noqa: E402
 

@@ -34,31 +34,35 @@ import hmac
 import json
 import logging
 import math
-import os
-import secrets
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from cds_service import metrics
-from cds_service.append_only import connect, count_rows, create_store, private_folder
+from cds_service.append_only import connect, count_rows, create_store
+from cds_service.audit_record import (
+    MAX_ERROR_CHARS,
+    HookCallRecord,
+    canonical_json,
+    capped_notes,
+    card_entry,
+    card_hash,
+)
 from cds_service.group_commit import GroupCommitter
+from cds_service.secret_keys import (
+    AUDIT_KEY_VARIABLE,
+    PSEUDONYM_KEY_VARIABLE,
+    AuditSetupError,
+    Pseudonyms,
+)
 
 GENESIS = "0" * 64  # the `previous` of the first row
 CHAIN_FORMAT = "hmac-sha256/1"  # in `audit_meta`; a trail without it is an older, unkeyed one
-MIN_KEY_BYTES = 16
-PSEUDONYM_KEY_FILE, AUDIT_KEY_FILE = "pseudonym.key", "audit.key"  # development only
-PSEUDONYM_KEY_VARIABLE, AUDIT_KEY_VARIABLE = "DDI_CDS_PSEUDONYM_KEY", "DDI_CDS_AUDIT_KEY"
-# What a record keeps of a call's notes: notes can quote the EHR's data (a medication's text),
-# and the record is written before the answer leaves, so its size must not grow with the request.
-MAX_NOTES, MAX_NOTE_CHARS = 20, 300
-MAX_ERROR_CHARS = 500
 UNAUTHORIZED_LOG_EVERY_S = 60.0  # at most one warning line this often, per process
 log = logging.getLogger("cds_service.audit")
 
@@ -86,141 +90,6 @@ CREATE INDEX IF NOT EXISTS card_served_uuid ON card_served (card_uuid);
 CREATE TABLE IF NOT EXISTS audit_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 _TABLES = ["hook_call", "card_served", "audit_meta"]
-
-
-class AuditSetupError(ValueError):
-    """A key missing or malformed, or a trail that cannot be written with the keys given: the
-    service does not start, and says why."""
-
-
-class Pseudonyms:
-    """Stable, keyed, non-reversible tags for identifiers (patients, users, encounters)."""
-
-    def __init__(self, key: bytes) -> None:
-        if len(key) < MIN_KEY_BYTES:
-            raise ValueError("a pseudonym key needs at least 16 bytes")
-        self._key = key
-
-    def of(self, identifier: str | None) -> str:
-        if not identifier:
-            return ""
-        digest = hmac.new(self._key, identifier.encode("utf-8"), hashlib.sha256)
-        return digest.hexdigest()[:24]
-
-
-def parse_key(configured: str, variable: str) -> bytes:
-    try:
-        key = bytes.fromhex(configured.strip())
-    except ValueError:
-        raise AuditSetupError(
-            f"{variable} must be hexadecimal (make one with `openssl rand -hex 32`)"
-        ) from None
-    if len(key) < MIN_KEY_BYTES:
-        raise AuditSetupError(
-            f"{variable} must hold at least {MIN_KEY_BYTES} bytes (32 hex digits)"
-        )
-    return key
-
-
-def load_key(configured: str, variable: str, key_file: Path, *, create: bool) -> bytes | None:
-    """The configured key (hex, e.g. from a Kubernetes Secret), else the one kept in `key_file`,
-    made there on first use when `create` (readable by the service's user only); None when
-    there is neither and `create` is false."""
-    if configured:
-        return parse_key(configured, variable)
-    try:
-        return parse_key(key_file.read_text(encoding="ascii"), str(key_file))
-    except FileNotFoundError:
-        if not create:
-            return None
-    private_folder(key_file.parent)
-    try:  # O_EXCL: when workers start together, one writes and the others read its key
-        handle = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return parse_key(key_file.read_text(encoding="ascii"), str(key_file))
-    key = secrets.token_bytes(32)
-    with os.fdopen(handle, "w", encoding="ascii") as out:
-        out.write(key.hex())
-        out.flush()
-        os.fsync(out.fileno())
-    return key
-
-
-def pseudonym_key(configured: str, key_file: Path) -> bytes:
-    """The pseudonym key as configured, else kept in (or made once in) `key_file`. Every worker
-    and replica writing to one trail must share it, or one patient gets several pseudonyms."""
-    key = load_key(configured, PSEUDONYM_KEY_VARIABLE, key_file, create=True)
-    assert key is not None  # made when missing
-    return key
-
-
-def card_hash(card: Mapping[str, Any]) -> str:
-    """SHA-256 of the card's canonical JSON (keys sorted, no spaces, UTF-8): the same for the
-    card as served and as the EHR holds it, whatever its key order or layout."""
-    return hashlib.sha256(_canonical(card).encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def card_entry(card: Mapping[str, Any]) -> dict[str, Any]:
-    """What the trail keeps of a served card: no text that came from the EHR."""
-    source = card.get("source")
-    entry: dict[str, Any] = {
-        "uuid": str(card.get("uuid", ""))[:64],
-        "indicator": str(card.get("indicator", ""))[:16],
-        "source": str(source.get("label", "") if isinstance(source, Mapping) else "")[:200],
-        "sha256": card_hash(card),
-    }
-    pair = _pair_codes(card)
-    if pair:
-        entry["pair"] = pair
-    return entry
-
-
-def _pair_codes(card: Mapping[str, Any]) -> list[str]:
-    """The pair's RxNorm ingredient codes, where the card links to the pair's explanation
-    (`/explain?a=&b=`): codes of the knowledge, not of the patient."""
-    links = card.get("links")
-    for link in links if isinstance(links, list) else ():
-        url = link.get("url") if isinstance(link, Mapping) else None
-        if not isinstance(url, str):
-            continue
-        parts = urlsplit(url)
-        if not parts.path.endswith("/explain"):
-            continue
-        query = parse_qs(parts.query)
-        codes = [(query.get(name) or [""])[0] for name in ("a", "b")]
-        if all(code.isdigit() and len(code) <= 12 for code in codes):
-            return codes
-    return []
-
-
-def _capped_notes(notes: Sequence[str]) -> list[str]:
-    kept = [
-        note if len(note) <= MAX_NOTE_CHARS else note[: MAX_NOTE_CHARS - 1] + "…"
-        for note in (str(n) for n in notes[:MAX_NOTES])
-    ]
-    if len(notes) > MAX_NOTES:
-        kept.append(f"… {len(notes) - MAX_NOTES} more notes not kept")
-    return kept
-
-
-@dataclass(frozen=True, slots=True)
-class HookCallRecord:
-    """One hook call as the web layer saw it; identifiers in clear and cards whole (the trail
-    pseudonymises the one and keeps a hash of the other)."""
-
-    service_id: str
-    status: int
-    versions: Mapping[str, str | None]
-    hook_instance: str = ""
-    patient_id: str | None = None
-    user_id: str | None = None
-    encounter_id: str | None = None
-    cards: Sequence[Mapping[str, Any]] = ()
-    error: str | None = None  # the diagnostics of an error answer
-    notes: Sequence[str] = ()
-    elapsed_ms: float = 0.0
-    request_id: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,7 +221,7 @@ class AuditTrail:
                 "audit record not stored (%s: %s); kept here instead: %s",
                 type(error).__name__,
                 error,
-                _canonical(self._stored_form(call)),
+                canonical_json(self._stored_form(call)),
             )
             return None
         self.appended += 1
@@ -370,8 +239,8 @@ class AuditTrail:
             call.hook_instance[:128],
             stored["patient"],
             call.status,
-            _canonical(dict(call.versions)),
-            _canonical(stored["record"]),
+            canonical_json(dict(call.versions)),
+            canonical_json(stored["record"]),
         )
         served = [(c["uuid"], c["indicator"], c["source"]) for c in stored["record"]["cards"]]
         call_id, row_hash = self._writer.submit((row, served))
@@ -384,7 +253,7 @@ class AuditTrail:
             "user": self.pseudonyms.of(call.user_id),
             "encounter": self.pseudonyms.of(call.encounter_id),
             "elapsedMs": round(call.elapsed_ms, 1),
-            "notes": _capped_notes(call.notes),
+            "notes": capped_notes(call.notes),
             **({"error": call.error[:MAX_ERROR_CHARS]} if call.error else {}),
             **dict(call.extra),
             "cards": [card_entry(card) for card in call.cards],
@@ -626,12 +495,8 @@ def _call(db: Any, call_id: int) -> dict[str, Any]:
     }
 
 
-def _canonical(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
 def _chained(previous: str, row: tuple) -> bytes:
-    return (previous + _canonical(list(row))).encode("utf-8")
+    return (previous + canonical_json(list(row))).encode("utf-8")
 
 
 def _keyed_hash(chain_key: bytes) -> _RowHash:

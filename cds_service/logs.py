@@ -3,7 +3,7 @@ belongs to, so that a log pipeline can gather a call's lines and join them to th
 (whose record holds the same id).
 
 Messages never hold a token or a patient identifier in clear: the web layer logs pseudonyms
-(`cds_service.audit.Pseudonyms`) and token-refusal reasons only.
+(`cds_service.secret_keys.Pseudonyms`) and token-refusal reasons only.
 """
 
 from __future__ import annotations

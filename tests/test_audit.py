@@ -14,18 +14,12 @@ import threading
 import pytest
 from prometheus_client import REGISTRY
 
-from cds_service import audit
-from cds_service.audit import (
-    AuditSetupError,
-    AuditTrail,
-    HookCallRecord,
-    Pseudonyms,
-    card_entry,
-    card_hash,
-    pseudonym_key,
-)
+from cds_service import audit, audit_record
+from cds_service.audit import AuditTrail
+from cds_service.audit_record import HookCallRecord, card_entry, card_hash
 from cds_service.cli import main
 from cds_service.config import Settings
+from cds_service.secret_keys import AuditSetupError, Pseudonyms, pseudonym_key
 from cds_service.web import create_app, open_audit_trail, runtime
 from tests.conftest import hook_request, medication_request
 from tests.ehr_tokens import authorization, write_trust
@@ -130,9 +124,9 @@ def test_a_record_stays_small_whatever_the_call_carried(trail):
     kept = json.loads(stored)
     assert len(stored) < 200_000  # the cards' text was 20 MB, the notes' 5 MB
     assert len(kept["cards"]) == 1000 and trail.verify().intact
-    assert len(kept["notes"]) == audit.MAX_NOTES + 1
-    assert all(len(note) <= audit.MAX_NOTE_CHARS for note in kept["notes"])
-    assert kept["notes"][-1] == f"… {500 - audit.MAX_NOTES} more notes not kept"
+    assert len(kept["notes"]) == audit_record.MAX_NOTES + 1
+    assert all(len(note) <= audit_record.MAX_NOTE_CHARS for note in kept["notes"])
+    assert kept["notes"][-1] == f"… {500 - audit_record.MAX_NOTES} more notes not kept"
 
 
 def test_identifiers_never_reach_the_file(trail):

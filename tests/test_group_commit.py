@@ -16,8 +16,10 @@ import pytest
 
 from cds_service import group_commit
 from cds_service.append_only import connect, create_store
-from cds_service.audit import AuditTrail, HookCallRecord, Pseudonyms
+from cds_service.audit import AuditTrail
+from cds_service.audit_record import HookCallRecord
 from cds_service.group_commit import GroupCommitter, WriterUnavailable
+from cds_service.secret_keys import Pseudonyms
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS note (id INTEGER PRIMARY KEY, text TEXT NOT NULL);"
 

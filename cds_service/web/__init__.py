@@ -13,16 +13,7 @@ from typing import TYPE_CHECKING
 from flask import Flask, Response, abort, current_app, g, request
 
 from cds_service import __version__
-from cds_service.audit import (
-    AUDIT_KEY_FILE,
-    AUDIT_KEY_VARIABLE,
-    PSEUDONYM_KEY_FILE,
-    PSEUDONYM_KEY_VARIABLE,
-    AuditSetupError,
-    AuditTrail,
-    Pseudonyms,
-    load_key,
-)
+from cds_service.audit import AuditTrail
 from cds_service.auth import TokenVerifier, token_verifier
 from cds_service.config import Settings
 from cds_service.drug_index import DrugIndex
@@ -34,6 +25,15 @@ from cds_service.mapping import MedicationMapper
 from cds_service.prediction_cache import PredictionCache, integrity_key, request_path_client
 from cds_service.predictions import PredictionPolicy
 from cds_service.repeat_cards import ShownPairs
+from cds_service.secret_keys import (
+    AUDIT_KEY_FILE,
+    AUDIT_KEY_VARIABLE,
+    PSEUDONYM_KEY_FILE,
+    PSEUDONYM_KEY_VARIABLE,
+    AuditSetupError,
+    Pseudonyms,
+    load_key,
+)
 from cds_service.site_overrides import load_site_overrides
 from cds_service.web.errors import register_error_handlers
 from cds_service.web.open_limits import OpenLimits

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request, url_for
 
 from cds_service import metrics
-from cds_service.audit import HookCallRecord
+from cds_service.audit_record import HookCallRecord
 from cds_service.auth import ReplayCheckUnavailable, TokenRejected
 from cds_service.cards import SERVICE_LABEL
 from cds_service.deadline import Deadline, queued_seconds
