@@ -14,9 +14,14 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from cds_service import prediction_cards
-from cds_service.card_text import SERVICE_LABEL, clip, escape
+from cds_service.card_text import SERVICE_LABEL, SUMMARY_LIMIT, clip, escape
 from cds_service.codes import NDC_SYSTEMS, RXNORM_SYSTEMS
-from cds_service.evidence import KnownInteraction, lead_record, records_to_show
+from cds_service.evidence import (
+    DERIVED_ACTION,
+    KnownInteraction,
+    lead_record,
+    records_to_show,
+)
 from cds_service.interaction_check import CheckResult, InteractingPair
 from cds_service.limit_cards import LISTED, left_unchecked_card, more_interactions_card
 from cds_service.orders import PrescribedMedication, Role
@@ -96,13 +101,11 @@ def interaction_card(pair: InteractingPair, options: CardOptions) -> dict:
     if not pair.interactions:
         return predicted_card(pair, options)
     top = lead_record(pair.interactions, pair.severity)
-    name_a, name_b = pair.ingredient_a.name, pair.ingredient_b.name
-    what = top.consequence or top.mechanism or _harmless_label(pair)
     # The indicator is the evidence's: the model adds its section, never raises the alert.
     indicator = (pair.grade.indicator or Indicator.INFO).value
     card: dict = {
         "uuid": options.new_id(),
-        "summary": clip(f"{name_a.capitalize()} + {name_b}: {_sentence_case(what)}"),
+        "summary": _summary(pair, top),
         "indicator": indicator,
         "detail": _detail(pair),
         "source": {"label": _with_licence(top), "url": top.url},
@@ -111,6 +114,20 @@ def interaction_card(pair: InteractingPair, options: CardOptions) -> dict:
     return _with_actions(
         card, pair, options, _links(records_to_show(pair.interactions), exclude=top.url)
     )
+
+
+def _summary(pair: InteractingPair, top: KnownInteraction) -> str:
+    """ "A + B: <harm> — <what to do>" from the record's short forms when it has them, whole
+    phrases only (the action is left out rather than cut); else its consequence, clipped."""
+    head = f"{pair.ingredient_a.name.capitalize()} + {pair.ingredient_b.name}: "
+    severity = pair.severity
+    action = top.action or (DERIVED_ACTION[severity] if severity is not None else "")
+    if top.harm:
+        for summary in (f"{head}{top.harm} — {action}" if action else "", head + top.harm):
+            if summary and len(summary) < SUMMARY_LIMIT:
+                return summary
+    what = top.consequence or top.mechanism or _harmless_label(pair)
+    return clip(head + _sentence_case(what))
 
 
 def _harmless_label(pair: InteractingPair) -> str:
@@ -347,7 +364,8 @@ def _evidence(record: KnownInteraction) -> list[str]:
         lines.append(f"- Monitor: {escape(', '.join(record.monitor))}")
     for reference in record.references:
         lines.append(f"- Reference: {escape(reference)}")
-    if record.original_text and record.original_text != record.management:
+    english_original = record.original_language == "en"  # French stays off cards
+    if english_original and record.original_text and record.original_text != record.management:
         lines.append(f"- Source text: {escape(_shorten(record.original_text, 600))}")
     lines.append("")
     return lines

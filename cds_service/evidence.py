@@ -60,6 +60,13 @@ DERIVED_MANAGEMENT: dict[Severity, str] = {
     ),
 }
 DERIVED_MANAGEMENT_NOTE = "(Derived from the grade: the source gives no English advice.)"
+# The same, short, for a card's summary when the record gives no action of its own
+DERIVED_ACTION: dict[Severity, str] = {
+    Severity.CONTRAINDICATED: "do not combine; choose an alternative",
+    Severity.MAJOR: "avoid; if needed, monitor closely",
+    Severity.MODERATE: "adjust the dose and monitor",
+    Severity.MINOR: "take into account",
+}
 
 
 def derived_management(severity: Severity) -> str:
@@ -73,6 +80,9 @@ class SourceInfo:
     citation: str
     url: str
     licence: str
+
+
+FRENCH_SOURCES = frozenset({"ANSM-2020"})  # whose original text is in French
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +116,18 @@ class KnownInteraction:
     joined_b: str = ""
     matched_a: str = ""  # the base moiety A matched as ("lithium" for lithium carbonate), or ""
     matched_b: str = ""
+    harm: str = ""  # the harm in a few plain words, for a card's summary; "" when none given
+    action: str = ""  # the advice as an action in imperative words; "" when none given
 
     @property
     def credible(self) -> bool:
         return self.kind.credible
+
+    @property
+    def original_language(self) -> str:
+        """The language of `original_text` (a BCP 47 tag): cards show English only; the French
+        original is for the explanation page and the audit of a card."""
+        return "fr" if self.source in FRENCH_SOURCES else "en"
 
     def sort_key(self) -> tuple[int, int, str, str, str, str]:
         rank = self.severity.rank if self.severity is not None else len(Severity)

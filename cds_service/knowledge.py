@@ -82,7 +82,9 @@ CREATE TABLE statement (
     group_a TEXT NOT NULL,
     group_b TEXT NOT NULL,
     rule TEXT NOT NULL,
-    refs TEXT NOT NULL
+    refs TEXT NOT NULL,
+    harm TEXT NOT NULL,  -- the harm in a few plain words (a card's summary); "" when none
+    action TEXT NOT NULL  -- the advice as an action in imperative words; "" when none
 );
 CREATE TABLE curated_pair (
     rxcui_low INTEGER NOT NULL,
@@ -137,6 +139,8 @@ class _Statement:
     group_b: str
     rule: str
     references: tuple[str, ...]
+    harm: str
+    action: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +209,7 @@ class KnowledgeBase:
             for row in db.execute(
                 "SELECT id, source, editions, kind, severity, source_severity, flag, "
                 "consequence, mechanism, management, management_derived, monitor, "
-                "original_text, via, group_a, group_b, rule, refs FROM statement"
+                "original_text, via, group_a, group_b, rule, refs, harm, action FROM statement"
             )
         }
 
@@ -375,6 +379,8 @@ class KnowledgeBase:
             joined_b=joined[1],
             matched_a=matched[0],
             matched_b=matched[1],
+            harm=statement.harm,
+            action=statement.action,
         )
 
     def _joined(self, group: str, key: int) -> str:
@@ -414,7 +420,7 @@ class KnowledgeBase:
 def _statement(row: tuple, references: dict[str, str]) -> _Statement:
     (source, editions, kind, severity, source_severity, flag, consequence, mechanism) = row[:8]
     (management, management_derived, monitor, original_text, via) = row[8:13]
-    group_a, group_b, rule, refs = row[13:]
+    group_a, group_b, rule, refs, harm, action = row[13:]
     return _Statement(
         source=source,
         editions=tuple(editions.split(",")),
@@ -433,6 +439,8 @@ def _statement(row: tuple, references: dict[str, str]) -> _Statement:
         group_b=group_b,
         rule=rule,
         references=tuple(references.get(r, r) for r in refs.split(",") if r),
+        harm=harm,
+        action=action,
     )
 
 

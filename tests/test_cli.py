@@ -33,7 +33,8 @@ def test_check_names_prints_mapping_and_graded_interactions():
     assert "[MAJOR] warfarin + ibuprofen (warning card)" in out  # the one scale, the card
     assert "  harm: Gastrointestinal and other serious bleeding." in out
     assert "  what to do: Avoid ibuprofen; use acetaminophen for pain." in out
-    assert "ANSM Thésaurus" in out and "Association DECONSEILLEE (grade: major)" in out
+    assert "ANSM national drug-interaction thesaurus" in out
+    assert "Not recommended (grade: major)" in out  # the ANSM's "Association DECONSEILLEE"
     assert "DDInter 1.0 (graded drug-drug interactions): Major (grade: major)" in out
     assert "Derived from the grade" not in out  # generic advice is not repeated per source
 

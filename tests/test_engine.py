@@ -184,7 +184,7 @@ def test_card_detail_traces_source_severity_management_and_mapping(engine):
     assert any(link["label"].startswith("ANSM") for link in card["links"])
     assert all(" — " in link["label"] for link in card["links"] if "ANSM" in link["label"])
     assert "**Grade: major**" in detail
-    assert "Association DECONSEILLEE (grade: major; curated)" in detail
+    assert "Not recommended (grade: major; curated)" in detail  # "Association DECONSEILLEE"
     assert "What to do:" in detail
     assert "RxNorm 855288" in detail and "ingredient warfarin (RxNorm 11289)" in detail
     assert "RxNorm 310965" in detail and "ingredient ibuprofen (RxNorm 5640)" in detail

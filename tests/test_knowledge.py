@@ -57,12 +57,16 @@ def test_warfarin_ibuprofen_is_avoid_via_anticoagulant_and_nsaid_classes(kb):
     record = ansm(results)
     assert record.severity is Severity.MAJOR
     assert record.source == "ANSM-2020"
-    assert record.source_severity == "Association DECONSEILLEE"
+    assert record.source_severity == "Not recommended"  # "Association DECONSEILLEE"
     assert record.editions == ("ANSM-2020", "ANSM-2016")
-    assert "ANTICOAGULANTS ORAUX" in record.via
-    assert "ANTI-INFLAMMATOIRES NON STÉROÏDIENS" in record.via
-    assert "hemorrhage" in record.consequence
-    assert "gastroduodenal mucosa" in record.mechanism
+    assert "oral anticoagulants" in record.via
+    assert "NSAIDs" in record.via
+    # the project's English translation of the 2020 text (ansm_english); the French stays the
+    # original text
+    assert "bleeding risk" in record.consequence
+    assert "stomach and duodenal lining" in record.consequence
+    assert record.harm == "bleeding risk"
+    assert not record.management_derived and "monitor" in record.management.lower()
     assert "risque hémorragique" in record.original_text
     assert (record.rxcui_a, record.name_a, record.rxcui_b, record.name_b) == (
         WARFARIN,
@@ -78,12 +82,12 @@ def test_warfarin_ibuprofen_is_avoid_via_anticoagulant_and_nsaid_classes(kb):
 def test_warfarin_aspirin_is_contraindicated_keeping_every_ansm_level(kb):
     record = ansm(kb.interactions_for([WARFARIN], [ASPIRIN]))
     assert record.severity is Severity.CONTRAINDICATED
-    assert record.source_severity == (
-        "CONTRE-INDICATION / Association DECONSEILLEE / A prendre en compte"
+    assert record.source_severity == (  # "CONTRE-INDICATION / Association DECONSEILLEE / …"
+        "Contraindication / Not recommended / Take into account"
     )
     assert "doses anti-inflammatoires" in record.original_text
     assert "doses antiagrégantes" in record.original_text
-    assert record.via == "ANTICOAGULANTS ORAUX"  # aspirin is named directly
+    assert record.via == "oral anticoagulants"  # aspirin is named directly
 
 
 def test_digoxin_cyclosporine_is_graded_by_the_hl7_pddi_rule_and_known_to_drugbank(kb):
@@ -120,9 +124,9 @@ def test_ansm_contraindications(kb, a, b, words):
     record = ansm(kb.interactions_for([a], [b]))
     assert record.severity is Severity.CONTRAINDICATED
     assert record.source == "ANSM-2020"
-    assert record.source_severity == "CONTRE-INDICATION"
+    assert record.source_severity == "Contraindication"
     assert words in record.original_text
-    assert record.consequence  # English text from the 2016 translation
+    assert record.consequence  # the project's English translation (index_build/translations)
     assert "ANSM" in record.citation
     assert record.management.startswith("Do not co-prescribe")
     assert record.management_derived and "Derived" in record.management
@@ -131,7 +135,7 @@ def test_ansm_contraindications(kb, a, b, words):
 def test_direct_entries_have_no_via(kb):
     assert ansm(kb.interactions_for([METHOTREXATE], [TRIMETHOPRIM])).via == ""
     simvastatin = ansm(kb.interactions_for([SIMVASTATIN], [CLARITHROMYCIN]))
-    assert simvastatin.via == "INHIBITEURS PUISSANTS DU CYP3A4"
+    assert simvastatin.via == "strong CYP3A4 inhibitors"  # "INHIBITEURS PUISSANTS DU CYP3A4"
 
 
 def test_unrelated_pair_gives_nothing_graded(kb):
@@ -215,11 +219,8 @@ def test_every_ansm_2020_tier_is_its_most_severe_level():
             "SELECT source, severity, source_severity FROM statement WHERE source LIKE 'ANSM%'"
         ).fetchall()
     assert rows
-    for source, severity, wording in rows:
-        if source == "ANSM-2020":
-            levels = [ansm_2020.severity_of(level) for level in wording.split(" / ")]
-        else:
-            levels = [ansm_2016.severity_of(wording)]
+    for _source, severity, wording in rows:  # both editions in the ANSM's English wordings
+        levels = [ansm_2016.severity_of(level) for level in wording.split(" / ")]
         assert Severity(severity) is min(levels, key=lambda s: s.rank), wording
 
 

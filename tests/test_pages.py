@@ -302,3 +302,16 @@ def test_the_request_puts_new_orders_in_drafts_and_current_ones_in_the_prefetch(
     assert "entry" not in body["prefetch"]["medicationStatements"]  # FHIR has no empty arrays
     with pytest.raises(EntryError, match="each medication needs"):
         entries_from_form(["a"], [])
+
+
+def test_the_explanation_page_shows_the_french_original_beside_the_english(client):
+    """ANSM 2020 is French: cards carry the project's translation; the page keeps the original,
+    marked as French, beside it."""
+    page = client.get("/explain?a=11289&b=5640", headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "bleeding risk of the oral anticoagulant" in html  # the English
+    assert "Source text (the French original)" in html
+    assert '<dd lang="fr">' in html and "risque hémorragique" in html
+    assert "(the source's own level: Not recommended)" in html
+    assert "https://ansm.sante.fr/" in html  # the thesaurus, not a package index

@@ -186,10 +186,14 @@ def reference_client(tmp_path_factory, schema_validator):
     outcomes: dict[Pair, Outcome] = {}
 
     class Client:
+        def __init__(self) -> None:
+            self.cards: list[dict] = []  # every card answered, for checks across the list
+
         def post(self, path, json):
             response = client.post(path, json=json)
             if response.status_code == 200:
                 schema_validator("response", response.get_json())
+                self.cards.extend(response.get_json()["cards"])
             return response
 
         def outcome(self, pair: Pair, ingredient_names) -> Outcome:
@@ -273,6 +277,33 @@ def test_reference_pair(reference_client, ingredient_names, pair: Pair):
         f"{pair.expected} ({pair.harm}; {pair.reference}): expected {wanted}; the service "
         f"answered: {outcome.answer}"
     )
+
+
+# Letters and words of French that English clinical text never has ("torsades de pointes" is
+# English usage and is taken out first)
+_FRENCH = re.compile(
+    r"[éèêàâçùûîïô]|\b(le|la|les|des|du|une|est|avec|pour|dans|par|selon|lors|chez)\b",
+    re.IGNORECASE,
+)
+
+
+def test_no_french_on_any_card(reference_client, ingredient_names):
+    """The ANSM 2020 thesaurus is French: cards carry the project's English translation, and the
+    French original only on the explanation page (issue 20)."""
+    for pair in PAIRS:
+        reference_client.outcome(pair, ingredient_names)
+    assert reference_client.cards
+    found = []
+    for card in reference_client.cards:
+        texts = [card.get("summary", ""), card.get("detail", ""), card["source"].get("label", "")]
+        texts += [link.get("label", "") for link in card.get("links", [])]
+        texts += [s.get("label", "") for s in card.get("suggestions", [])]
+        for text in texts:
+            match = _FRENCH.search(text.replace("torsades de pointes", ""))
+            if match:
+                start = max(0, match.start() - 60)
+                found.append(f"{card['summary'][:60]!r}: …{text[start : match.end() + 40]}…")
+    assert not found, "\n".join(found[:20])
 
 
 def test_reference_summary(reference_client, ingredient_names, capsys):

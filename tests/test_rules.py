@@ -17,6 +17,7 @@ from cds_service.severity import Severity
 from tests.conftest import SHARED_DATA
 
 RULES_HEADER = "\t".join(pharmacology.COLUMNS["rules"])
+SUMMARIES_HEADER = "\t".join(pharmacology.COLUMNS["summaries"])
 FRENCH = re.compile(r"\b(?:le|la|les|des|avec|une|surveillance|risque|association)\b", re.I)
 
 
@@ -89,6 +90,7 @@ def test_resolving_reports_unknown_names_groups_and_references(tmp_path):
          "h\twarfarin\tnamed\tnope\t"],
     )  # fmt: skip
     write(tmp_path, "x.rules.tsv", [RULES_HEADER, "r\tg\tmissing\tmajor\tlabel\th\tm\ta\t\tref\t"])
+    write(tmp_path, "rules.summaries.tsv", [SUMMARIES_HEADER, "r\tharm\tavoid"])
     index = DrugIndex()
     tables = pharmacology.read_tables(tmp_path)
     problems = pharmacology.resolve(
@@ -97,6 +99,16 @@ def test_resolving_reports_unknown_names_groups_and_references(tmp_path):
     assert any("'warfrin' names no ingredient" in p for p in problems)
     assert any("unknown group 'h'" in p for p in problems)
     assert any("uses unknown group 'missing'" in p for p in problems)
+
+
+def test_every_rule_needs_its_summary_and_no_summary_its_rule(tmp_path):
+    write(tmp_path, "x.rules.tsv", [RULES_HEADER, "r\tg\th\tmajor\tlabel\th\tm\ta\t\t\t"])
+    write(tmp_path, "rules.summaries.tsv", [SUMMARIES_HEADER, "other\tharm\tavoid"])
+    with pytest.raises(pharmacology.TableError, match="unknown rules other; rules without one r"):
+        pharmacology.read_tables(tmp_path)
+    write(tmp_path, "rules.summaries.tsv", [SUMMARIES_HEADER, "r\t{a} rises\tavoid"])
+    with pytest.raises(pharmacology.TableError, match="no placeholder"):
+        pharmacology.read_tables(tmp_path)
 
 
 WARFARIN, FLUCONAZOLE = "11289", "4450"

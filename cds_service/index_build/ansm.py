@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cds_service.evidence import derived_management
-from cds_service.index_build import ansm_2016, ansm_2020
+from cds_service.index_build import ansm_2016, ansm_2020, ansm_english
 from cds_service.index_build.ansm_entry import ANSM_2016, ANSM_2020, AnsmEntry, AnsmSide
 from cds_service.index_build.ingredient_resolver import IngredientResolver, UnmappedLog
 from cds_service.index_build.pharmacology import Group
@@ -23,7 +23,6 @@ from cds_service.index_build.source_classes import ClassWidener
 from cds_service.index_build.statements import Pair, PairRow, Statement
 from cds_service.severity import Severity
 
-_FRENCH_ADVICE = " The ANSM's own advice, in French, is quoted in the original text."
 # Two class sides are the same class across editions when they share this share of members.
 CLASS_OVERLAP = 0.5
 
@@ -157,24 +156,41 @@ def _merge(
     severity = lead.severity
     assert severity is not None  # ungraded-only pairs were dropped by the caller
     english = _english_for(current, older)
-    consequence, mechanism = ansm_2016.split_consequence(english.text_en) if english else ("", "")
-    management = english.management_en if english else ""
-    derived = derived_management(severity) + (_FRENCH_ADVICE if lead.has_own_advice else "")
+    if current is not None and current.text_en:  # the project's translation of the 2020 text
+        consequence, mechanism = current.text_en, ""
+    else:
+        consequence, mechanism = (
+            ansm_2016.split_consequence(english.text_en) if english else ("", "")
+        )
+    management = (current.management_en if current is not None else "") or (
+        english.management_en if english else ""
+    )
+    derived = derived_management(severity)
     editions = [edition for edition, e in ((ANSM_2020, current), (ANSM_2016, english)) if e]
     return Statement(
         source=lead.edition,
         editions=",".join(editions),
         severity=severity.value,
-        source_severity=lead.source_severity,
+        source_severity=(
+            ansm_english.level(lead.source_severity) if current else lead.source_severity
+        ),
         consequence=consequence,
         mechanism=mechanism,
         management=management or derived,
         management_derived=0 if management else 1,
         original_text=lead.original_text,
-        via=lead.via,
+        via=_english_via(lead) if current is not None else lead.via,
+        harm=lead.harm_short,
+        action=lead.action_short if management else "",
         group_a=group_ids[0] if group_ids[0] in groups else "",
         group_b=group_ids[1] if group_ids[1] in groups else "",
     )
+
+
+def _english_via(entry: AnsmEntry) -> str:
+    """The classes an entry of the French edition names, in English."""
+    sides = (entry.first, entry.second)
+    return " + ".join(ansm_english.class_label(side.label) for side in sides if side.is_class)
 
 
 def input_files(data_dir: Path) -> list[Path]:

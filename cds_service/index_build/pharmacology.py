@@ -14,7 +14,7 @@ import argparse
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cds_service.evidence import EvidenceKind
@@ -57,7 +57,10 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "reference",
         "except",
     ),
+    "summaries": ("rule", "harm_short", "action_short"),
 }
+# A card's summary is "<Drug A> + <Drug B>: <harm> — <action>" in under 140 characters
+SHORT_LIMITS = {"harm_short": 55, "action_short": 60}
 MONITOR_CODES = frozenset(
     {
         "INR",
@@ -130,6 +133,8 @@ class RuleRow:
     references: tuple[str, ...]
     excepted: tuple[str, ...]
     where: str
+    harm_short: str = ""  # for a card's summary (`rules.summaries.tsv`)
+    action_short: str = ""
 
 
 @dataclass
@@ -138,6 +143,7 @@ class Tables:
     groups: dict[str, GroupDef] = field(default_factory=dict)
     members: list[MemberRow] = field(default_factory=list)
     rules: list[RuleRow] = field(default_factory=list)
+    summaries: dict[str, tuple[str, str]] = field(default_factory=dict)  # rule -> harm, action
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +201,29 @@ def read_tables(folder: Path = TABLES_DIR) -> Tables:
             raise TableError(f"{path.name}: unknown table kind {kind!r}")
         for where, row in _rows(path, kind):
             _read_row(tables, kind, where, row)
+    return _with_summaries(tables)
+
+
+def _with_summaries(tables: Tables) -> Tables:
+    """Every rule with the short forms of its harm and advice; each short form of a rule."""
+    rules = {rule.id for rule in tables.rules}
+    unknown = sorted(set(tables.summaries) - rules)
+    missing = sorted(rules - set(tables.summaries))
+    if unknown or missing:
+        raise TableError(
+            "rules.summaries.tsv: "
+            + "; ".join(
+                f"{what} {', '.join(ids[:5])}{' …' if len(ids) > 5 else ''}"
+                for what, ids in (("unknown rules", unknown), ("rules without one", missing))
+                if ids
+            )
+        )
+    tables.rules = [
+        replace(
+            rule, harm_short=tables.summaries[rule.id][0], action_short=tables.summaries[rule.id][1]
+        )
+        for rule in tables.rules
+    ]
     return tables
 
 
@@ -225,6 +254,16 @@ def _read_row(tables: Tables, kind: str, where: str, row: dict[str, str]) -> Non
                 where,
             )
         )
+    elif kind == "summaries":
+        if row["rule"] in tables.summaries:
+            raise TableError(f"{where}: rule {row['rule']!r} has two summaries")
+        for column, limit in SHORT_LIMITS.items():
+            text = row[column]
+            if not text or len(text) > limit or "{" in text:
+                raise TableError(
+                    f"{where}: {column} must be 1 to {limit} characters, no placeholder"
+                )
+        tables.summaries[row["rule"]] = (row["harm_short"], row["action_short"])
     else:
         tables.rules.append(_rule(where, row, {r.id for r in tables.rules}))
 
@@ -386,6 +425,8 @@ def rule_statement(rule: RuleRow, groups: dict[str, Group]) -> Statement:
         group_b=rule.group_b,
         rule=rule.id,
         refs=",".join(rule.references),
+        harm=rule.harm_short,
+        action=rule.action_short,
     )
 
 

@@ -35,6 +35,8 @@ class Statement:
     group_b: str = ""
     rule: str = ""
     refs: str = ""
+    harm: str = ""  # the harm in a few plain words, for a card's summary ("" : none given)
+    action: str = ""  # the advice as an action in imperative words ("": none given)
 
     def row(self, number: int) -> tuple:
         """The `statement` table's column order (cds_service.knowledge.SCHEMA)."""
@@ -57,6 +59,8 @@ class Statement:
             self.group_b,
             self.rule,
             self.refs,
+            self.harm,
+            self.action,
         )
 
 

@@ -1,0 +1,105 @@
+"""Measure: the cards the reference list produces, read as a prescriber reads them (issue 20).
+
+    .venv/bin/python bench/card_text.py [--save card_text.json]
+
+Each pair of `tests/data/reference_pairs.tsv` goes through the whole app in process as an
+order-sign call (product A drafted, product B current), as tests/test_reference_pairs.py sends
+it. Over the interaction cards answered (the notices about unmapped or unchecked medications
+left out) it reports: how many; summaries cut short (ending "…") and the longest; the median and
+90th-percentile detail length in characters; cards with French words; cards whose only action
+is removing the draft, and interruptive cards (critical, warning) without any action.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: find tests/
+
+from cds_service.config import Settings
+from cds_service.web import create_app
+
+PAIRS = Path(__file__).resolve().parent.parent / "tests" / "data" / "reference_pairs.tsv"
+FRENCH = re.compile(
+    r"[éèêàâçùûîïô]|\b(le|la|les|des|du|une|est|avec|pour|dans|par|selon|lors|chez)\b",
+    re.IGNORECASE,
+)
+NOTICE_LABEL = "DDI CDS (curated interaction knowledge)"  # cards about the check itself
+
+
+def order_sign(draft: str, current: str) -> dict:
+    def request(code: str, rid: str, status: str) -> dict:
+        return {
+            "resourceType": "MedicationRequest", "id": rid, "status": status, "intent": "order",
+            "subject": {"reference": "Patient/p1"},
+            "medicationCodeableConcept": {"coding": [
+                {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": code}]},
+        }  # fmt: skip
+
+    return {
+        "hook": "order-sign", "hookInstance": "bench-card-text",
+        "context": {"userId": "Practitioner/1", "patientId": "p1", "draftOrders": {
+            "resourceType": "Bundle", "type": "collection",
+            "entry": [{"resource": request(draft, "d1", "draft")}]}},
+        "prefetch": {"medicationRequests": {"resourceType": "Bundle", "type": "searchset",
+                     "entry": [{"resource": request(current, "c1", "active")}]},
+                     "medicationStatements": None},
+    }  # fmt: skip
+
+
+def _read(card: dict) -> str:
+    """What a prescriber reads on a card ("torsades de pointes" is English usage)."""
+    texts = [card["summary"], card.get("detail", ""), card["source"].get("label", "")]
+    texts += [link.get("label", "") for link in card.get("links", [])]
+    texts += [s.get("label", "") for s in card.get("suggestions", [])]
+    return "\n".join(texts).replace("torsades de pointes", "")
+
+
+def measure() -> dict:
+    settings = Settings(auth_disabled=True, data_dir=Path(tempfile.mkdtemp()), redis_url="")
+    client = create_app(settings).test_client()
+    cards = []
+    with PAIRS.open(encoding="utf-8", newline="") as rows:
+        for row in csv.DictReader((r for r in rows if not r.startswith("#")), delimiter="\t"):
+            answer = client.post("/cds-services/ddi-order-sign", json=order_sign(
+                row["rxcui_a"], row["rxcui_b"]))  # fmt: skip
+            cards += [c for c in answer.get_json()["cards"] if " + " in c["summary"]]
+    details = sorted(len(c.get("detail", "")) for c in cards)
+    actions = [[s.get("label", "") for s in c.get("suggestions", [])] for c in cards]
+    interruptive = [c for c in cards if c["indicator"] in ("critical", "warning")]
+    return {
+        "cards": len(cards),
+        "summaries_cut": sum(c["summary"].endswith("…") for c in cards),
+        "longest_summary": max(len(c["summary"]) for c in cards),
+        "detail_median_chars": statistics.median(details),
+        "detail_p90_chars": details[int(0.9 * (len(details) - 1))],
+        "cards_with_french": sum(bool(FRENCH.search(_read(c))) for c in cards),
+        "only_action_remove": sum(
+            bool(a) and all(label.lower().startswith("remove") for label in a) for a in actions
+        ),
+        "interruptive_without_action": sum(not c.get("suggestions") for c in interruptive),
+        "interruptive": len(interruptive),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--save", type=Path)
+    args = parser.parse_args()
+    report = {"cores": os.cpu_count(), **measure()}
+    print(json.dumps(report, indent=2))
+    if args.save:
+        args.save.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""The project's English translation of the ANSM 2020 thesaurus texts (`translations/`).
+
+The October 2020 thesaurus is French only; a US prescriber reads English. Each distinct text of
+it (an entry's consequence and mechanism, each level's advice) has a reviewed translation in
+`translations/ansm_2020_en.tsv`, keyed by a hash of the French text as the build reads it, with a
+short form for card summaries (the harm in a few words; the action in imperative words). The
+French stays the source's original text (the explanation page, the audit of a card); cards show
+the English. A text without a translation stops the build: a new edition of the thesaurus must be
+translated before it ships.
+
+    python -m cds_service.index_build.ansm_english --missing   # untranslated texts, as TSV
+    python -m cds_service.index_build.ansm_english --show      # French beside English, to review
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from cds_service.codes import normalize_name
+
+TABLE = Path(__file__).parent / "translations" / "ansm_2020_en.tsv"
+CLASS_TABLE = Path(__file__).parent / "translations" / "ansm_2020_classes_en.tsv"
+KINDS = ("consequence", "advice")
+SHORT_LIMIT = 60
+# The thesaurus' level wordings, in the ANSM's own English (the 2016 English edition)
+LEVELS_EN = {
+    "contre indication": "Contraindication",
+    "association deconseillee": "Not recommended",
+    "precaution d emploi": "Precaution for use",
+    "a prendre en compte": "Take into account",
+    "il convient de prendre en compte": "Take into account",
+}
+
+
+class MissingTranslation(LookupError):
+    """French text of the thesaurus with no English in the table."""
+
+
+@dataclass(frozen=True, slots=True)
+class Translation:
+    english: str
+    short: str  # consequence: the harm in plain words; advice: the action, imperative
+
+
+def text_key(french: str) -> str:
+    return hashlib.sha256(french.encode("utf-8")).hexdigest()[:16]
+
+
+@cache
+def translations(table: Path = TABLE) -> dict[str, Translation]:
+    with table.open(encoding="utf-8", newline="") as rows:
+        return {
+            row["key"]: Translation(row["english"], row["short"])
+            for row in csv.DictReader(rows, delimiter="\t", quoting=csv.QUOTE_NONE)
+        }
+
+
+def english(french: str) -> Translation:
+    """The translation of one text as the build reads it (`ansm_2020.clean_text`)."""
+    found = translations().get(text_key(french))
+    if found is None:
+        raise MissingTranslation(
+            f"ANSM 2020 text without an English translation ({text_key(french)}): "
+            f"{french[:80]!r}; list them all with "
+            "`python -m cds_service.index_build.ansm_english --missing`"
+        )
+    return found
+
+
+def level(wordings: str) -> str:
+    """A level wording, or several joined with " / ", in the ANSM's English."""
+    parts = [part.strip() for part in wordings.split(" / ")]
+    try:
+        return " / ".join(LEVELS_EN[normalize_name(part)] for part in parts)
+    except KeyError as unknown:
+        raise MissingTranslation(f"ANSM 2020 level wording without English: {unknown}") from None
+
+
+@cache
+def _classes(table: Path = CLASS_TABLE) -> dict[str, str]:
+    with table.open(encoding="utf-8", newline="") as rows:
+        return {
+            normalize_name(row["french"]): row["english"]
+            for row in csv.DictReader(rows, delimiter="\t", quoting=csv.QUOTE_NONE)
+        }
+
+
+def class_label(french: str) -> str:
+    """A class of the thesaurus ("ANTIVITAMINES K") in English ("vitamin K antagonists")."""
+    found = _classes().get(normalize_name(french))
+    if found is None:
+        raise MissingTranslation(f"ANSM 2020 class without an English name: {french!r}")
+    return found
+
+
+def thesaurus_texts() -> Iterator[tuple[str, str, str]]:
+    """(kind, French text, where) for every text of the thesaurus, as the build reads them."""
+    from cds_service.index_build import ansm_2020
+
+    raw = json.loads((ansm_2020.package_dir() / ansm_2020.THESAURUS_FILE).read_text("utf-8"))
+    for item in raw:
+        where = f"{item['main_drug'].strip()} + {item['plus_drug'].strip()}"
+        for level in item["severity_levels"]:
+            advice = ansm_2020.repair_from_description(level["info"], item["description"])
+            if advice:
+                yield "advice", advice, f"{where} [{level['level'].strip()}]"
+        consequence = ansm_2020.clean_text(item["interaction_mechanism"])
+        if consequence:
+            yield "consequence", consequence, where
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--missing", action="store_true", help="untranslated texts, as TSV")
+    mode.add_argument("--show", action="store_true", help="French beside English")
+    args = parser.parse_args(argv)
+    table = translations()
+    seen: set[str] = set()
+    out = csv.writer(sys.stdout, delimiter="\t", lineterminator="\n")
+    out.writerow(["key", "kind", "where", "french"] + ([] if args.missing else ["english"]))
+    for kind, french, where in thesaurus_texts():
+        key = text_key(french)
+        if key in seen or (args.missing and key in table):
+            continue
+        seen.add(key)
+        found = table.get(key)
+        extra = [] if args.missing else [found.english if found else "(none)"]
+        out.writerow([key, kind, where, french, *extra])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
