@@ -45,6 +45,7 @@ OVERRIDE_REASONS: tuple[tuple[str, str], ...] = (  # code, display: as the code 
 )
 
 NewId = Callable[[], str]
+REMOVAL_GRADES = frozenset({Severity.CONTRAINDICATED, Severity.MAJOR})
 _LISTED_PAIRS = 20  # pairs named on a card about pairs left unscored
 
 
@@ -409,6 +410,10 @@ def _mapping_line(medication: PrescribedMedication, rxcuis: set[str]) -> str:
 
 
 def _removal_suggestions(pair: InteractingPair, options: CardOptions) -> list[dict]:
+    """Removing a draft is offered where the grade says not to combine (contraindicated) or to
+    avoid the combination (major); a moderate pair is managed (monitoring, dose), not undone."""
+    if pair.severity not in REMOVAL_GRADES:
+        return []
     suggestions = []
     for medication in pair.medications:
         if medication.role is not Role.DRAFT or medication.reference is None:

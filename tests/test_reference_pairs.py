@@ -306,6 +306,19 @@ def test_no_french_on_any_card(reference_client, ingredient_names):
     assert not found, "\n".join(found[:20])
 
 
+def test_only_cards_graded_contraindicated_or_major_offer_to_remove_the_draft(
+    reference_client, ingredient_names
+):
+    for pair in PAIRS:
+        reference_client.outcome(pair, ingredient_names)
+    graded = [c for c in reference_client.cards if "**Grade: " in c.get("detail", "")]
+    removable = [c for c in graded if c.get("suggestions")]
+    assert removable
+    for card in graded:
+        severe = any(f"**Grade: {g}**" in card["detail"] for g in ("contraindicated", "major"))
+        assert bool(card.get("suggestions")) is severe, card["summary"]
+
+
 def test_reference_summary(reference_client, ingredient_names, capsys):
     """Prints the share of each grade met (for the lead's report); fails only on a bad call."""
     met: Counter[str] = Counter()
