@@ -91,19 +91,10 @@ def create_app(
     data_dir = data_dir_of(settings)
     index = DrugIndex()
     knowledge = KnowledgeBase()
+    keys = service_keys(settings)
     # What Redis returns is authenticated (cds_service.prediction_cache.RedisMac) with a key of
     # its own or one derived from the pseudonym key, which every replica shares already
-    pseudonym = load_key(
-        settings.pseudonym_key,
-        PSEUDONYM_KEY_VARIABLE,
-        data_dir / PSEUDONYM_KEY_FILE,
-        create=not settings.production,
-    )
-    if pseudonym is None and not settings.cache_key:
-        raise AuditSetupError(
-            f"{PSEUDONYM_KEY_VARIABLE} is required with --production (from a secret)"
-        )
-    redis_mac_key = integrity_key(settings.cache_key, pseudonym or b"")
+    redis_mac_key = integrity_key(settings.cache_key, keys[0] or b"")
     cache = PredictionCache(
         settings.redis_url or None,
         key=redis_mac_key,
@@ -148,7 +139,7 @@ def create_app(
         cache,
         predictions.version if predictions else None,
         None if settings.auth_disabled else _token_verifier(settings),
-        open_audit_trail(settings),
+        open_audit_trail(settings, keys=keys),
     )
 
     from cds_service.web import explain, health, hooks, metrics, openapi, try_it
@@ -181,8 +172,8 @@ def data_dir_of(settings: Settings) -> Path:
     return settings.data_dir or Path(Flask(__name__.split(".")[0]).instance_path)
 
 
-def open_audit_trail(settings: Settings, *, read_only: bool = False) -> AuditTrail:
-    """The data folder's trail with its two keys. Under `serve --production` both must come
+def service_keys(settings: Settings, *, read_only: bool = False) -> tuple[bytes | None, ...]:
+    """The pseudonym key and the audit-chain key. Under `serve --production` both must come
     from the environment (a secret): a key kept on the data volume goes with every copy of it,
     and with it a patient's pseudonym is found by hashing guessed ids, and an edited trail's
     chain recomputed. In development each is made once in the data folder (0600). Read only
@@ -197,9 +188,19 @@ def open_audit_trail(settings: Settings, *, read_only: bool = False) -> AuditTra
             raise AuditSetupError(f"{variable} is required with --production (from a secret)")
         create = not (read_only or settings.production)
         keys.append(load_key(configured, variable, data_dir / file_name, create=create))
-    pseudonym, chain = keys
+    return tuple(keys)
+
+
+def open_audit_trail(
+    settings: Settings,
+    *,
+    read_only: bool = False,
+    keys: tuple[bytes | None, ...] | None = None,
+) -> AuditTrail:
+    """The data folder's trail with its two keys (`service_keys`; `keys` when already read)."""
+    pseudonym, chain = keys or service_keys(settings, read_only=read_only)
     return AuditTrail(
-        data_dir / "audit.sqlite",
+        data_dir_of(settings) / "audit.sqlite",
         Pseudonyms(pseudonym) if pseudonym else None,
         chain,
         read_only=read_only,
