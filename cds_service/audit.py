@@ -33,10 +33,8 @@ import hashlib
 import hmac
 import json
 import logging
-import math
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,6 +52,7 @@ from cds_service.audit_record import (
     card_hash,
 )
 from cds_service.group_commit import GroupCommitter
+from cds_service.log_sampler import LogSampler
 from cds_service.secret_keys import (
     AUDIT_KEY_VARIABLE,
     PSEUDONYM_KEY_VARIABLE,
@@ -105,26 +104,6 @@ class ChainCheck:
         return self.broken_at is None and not self.unkeyed
 
 
-class _Sampler:
-    """Counts events and says, at most once every `every_s`, how many there were since."""
-
-    def __init__(self, every_s: float) -> None:
-        self.every_s = every_s
-        self._lock = threading.Lock()
-        self._since = 0
-        self._last = -math.inf
-
-    def note(self) -> int | None:
-        """The count to report now, or None when the last report is too recent."""
-        with self._lock:
-            self._since += 1
-            now = time.monotonic()
-            if now - self._last < self.every_s:
-                return None
-            count, self._since, self._last = self._since, 0, now
-            return count
-
-
 class AuditTrail:
     """The trail of one data folder. Written by the service (`read_only=False`: both keys
     needed; the store is made, or checked to be keyed with `chain_key`); read by `ddi-cds audit`
@@ -145,7 +124,7 @@ class AuditTrail:
         self.head_every = max(1, head_every)
         self.appended = 0  # by this process, for /metrics
         self.failed = 0
-        self.unauthorized = _Sampler(UNAUTHORIZED_LOG_EVERY_S)
+        self.unauthorized = LogSampler(UNAUTHORIZED_LOG_EVERY_S)
         self._head_lock = threading.Lock()
         self._rows_seen = 0
         if read_only:

@@ -36,6 +36,7 @@ import requests
 from cds_service.config import Settings
 from cds_service.deadline import Deadline
 from cds_service.fhir_client import base_url_problem, normalise_base
+from cds_service.log_sampler import LogSampler
 
 ALGORITHMS = ("ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 MAX_TOKEN_BYTES = 16 * 1024
@@ -146,7 +147,7 @@ class JtiStore:
         self._client = client
         self._local: dict[str, float] = {}
         self._lock = threading.Lock()
-        self._last_fallback_log = -math.inf
+        self._fallbacks = LogSampler(_FALLBACK_LOG_EVERY_S)  # not a line per call
 
     def first_use(
         self,
@@ -184,13 +185,14 @@ class JtiStore:
         from cds_service import metrics  # here: `serve --production` sets metrics up first
 
         metrics.REPLAY_FALLBACKS.inc()
-        now = time.monotonic()
-        if now - self._last_fallback_log >= _FALLBACK_LOG_EVERY_S:  # not a line per call
-            self._last_fallback_log = now
+        count = self._fallbacks.note()
+        if count is not None:
             log.warning(
-                "token replay store unavailable (%s): tokens are checked against this "
-                "process's memory only (counted in ddi_cds_replay_store_fallbacks_total)",
+                "token replay store unavailable (%s): %d token(s) checked against this "
+                "process's memory only since the last such line "
+                "(ddi_cds_replay_store_fallbacks_total counts them)",
                 why,
+                count,
             )
 
 

@@ -35,6 +35,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from cds_service import metrics
+from cds_service.log_sampler import LogSampler
 
 log = logging.getLogger("cds_service.cache")
 _LOOKUP_RESULT = {"hits_local": "local", "hits_redis": "redis", "misses": "miss"}
@@ -146,21 +147,12 @@ class RejectionLog:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.what = what
-        self.interval_s = interval_s
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._pending = 0
-        self._next_at = float("-inf")
+        self._sampler = LogSampler(interval_s, clock)
 
     def record(self, keys: Sequence[str]) -> None:
-        if not keys:
+        count = self._sampler.note(len(keys)) if keys else None
+        if count is None:
             return
-        with self._lock:
-            self._pending += len(keys)
-            now = self._clock()
-            if now < self._next_at:
-                return
-            count, self._pending, self._next_at = self._pending, 0, now + self.interval_s
         log.warning(
             "%d %s from Redis failed verification (forged, corrupted, moved from another key, "
             "or written with another key), ignored; e.g. %s",

@@ -427,7 +427,7 @@ def test_a_refused_token_is_counted_not_stored(tmp_path, caplog, monkeypatch):
     trail = runtime_of(app).audit
     before = unauthorized("hook"), unauthorized("feedback")
     clock = [1000.0]
-    monkeypatch.setattr(audit.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(trail.unauthorized, "clock", lambda: clock[0])
 
     with caplog.at_level(logging.WARNING, logger="cds_service.audit"):
         refused = [client.post("/cds-services/ddi-order-sign", json=sign_body()) for _ in range(30)]
