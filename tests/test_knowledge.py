@@ -101,6 +101,8 @@ def test_digoxin_cyclosporine_is_graded_by_the_hl7_pddi_rule_and_known_to_drugba
     assert "P-glycoprotein" in hl7.mechanism
     assert hl7.management.startswith("Assess risk and take action if necessary.")
     assert not hl7.management_derived
+    assert "unknown." not in hl7.original_text  # the template's empty fields are not text
+    assert ".." not in hl7.management
     assert hl7.licence == "CC0 1.0"
     assert record.severity is Severity.MINOR  # a PK type: the rules decide, alone it is minor
     assert not record.credible

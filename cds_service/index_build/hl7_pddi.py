@@ -94,12 +94,15 @@ def _statement(rule: str, data_dir: Path) -> Statement:
         if action.get("title", "").startswith("Potential Drug-Drug") and (
             BASE_ADVICE in text or advised
         ):
+            # "unknown." fills the template's fields the rule leaves empty: not text to show
             lines = [
                 ln.strip() for ln in text.split("\n") if ln.strip() and ln.strip() != "unknown."
             ]
             consequence = lines[0].replace(BASE_ADVICE, "").strip()
             options = [
-                c["description"] for c in children if c.get("description") and c not in advised
+                c["description"].strip().rstrip(".")
+                for c in children
+                if c.get("description") and c not in advised
             ]
             management = " ".join(
                 [BASE_ADVICE]
@@ -120,7 +123,7 @@ def _statement(rule: str, data_dir: Path) -> Statement:
                 mechanism=" ".join(lines[1:]),
                 management=management,
                 management_derived=0,
-                original_text=text.strip(),
+                original_text="\n".join(lines),
                 via=action["title"],
             )
     raise ValueError(f"{path}: no base PDDI card with {BASE_ADVICE!r}")
