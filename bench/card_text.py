@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: find tests/
 
+from bench.load_faults import sign_body
 from cds_service.config import Settings
 from cds_service.web import create_app
 
@@ -33,26 +34,6 @@ FRENCH = re.compile(
     re.IGNORECASE,
 )
 NOTICE_LABEL = "DDI CDS (curated interaction knowledge)"  # cards about the check itself
-
-
-def order_sign(draft: str, current: str) -> dict:
-    def request(code: str, rid: str, status: str) -> dict:
-        return {
-            "resourceType": "MedicationRequest", "id": rid, "status": status, "intent": "order",
-            "subject": {"reference": "Patient/p1"},
-            "medicationCodeableConcept": {"coding": [
-                {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": code}]},
-        }  # fmt: skip
-
-    return {
-        "hook": "order-sign", "hookInstance": "bench-card-text",
-        "context": {"userId": "Practitioner/1", "patientId": "p1", "draftOrders": {
-            "resourceType": "Bundle", "type": "collection",
-            "entry": [{"resource": request(draft, "d1", "draft")}]}},
-        "prefetch": {"medicationRequests": {"resourceType": "Bundle", "type": "searchset",
-                     "entry": [{"resource": request(current, "c1", "active")}]},
-                     "medicationStatements": None},
-    }  # fmt: skip
 
 
 def _read(card: dict) -> str:
@@ -69,8 +50,8 @@ def measure() -> dict:
     cards = []
     with PAIRS.open(encoding="utf-8", newline="") as rows:
         for row in csv.DictReader((r for r in rows if not r.startswith("#")), delimiter="\t"):
-            answer = client.post("/cds-services/ddi-order-sign", json=order_sign(
-                row["rxcui_a"], row["rxcui_b"]))  # fmt: skip
+            body = sign_body([row["rxcui_a"]], [row["rxcui_b"]], None)
+            answer = client.post("/cds-services/ddi-order-sign", json=body)
             cards += [c for c in answer.get_json()["cards"] if " + " in c["summary"]]
     details = sorted(len(c.get("detail", "")) for c in cards)
     actions = [[s.get("label", "") for s in c.get("suggestions", [])] for c in cards]
