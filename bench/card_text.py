@@ -6,8 +6,10 @@ Each pair of `tests/data/reference_pairs.tsv` goes through the whole app in proc
 order-sign call (product A drafted, product B current), as tests/test_reference_pairs.py sends
 it. Over the interaction cards answered (the notices about unmapped or unchecked medications
 left out) it reports: how many; summaries cut short (ending "…") and the longest; the median and
-90th-percentile detail length in characters; cards with French words; cards whose only action
-is removing the draft, and interruptive cards (critical, warning) without any action.
+90th-percentile detail length in characters (and for cards citing one source); cards with
+French words; cards with the model's line and with the patient's context; the orders suggested
+(ServiceRequest, MedicationRequest); cards whose only action is removing the draft, and
+interruptive cards (critical, warning) without any action.
 """
 
 from __future__ import annotations
@@ -44,6 +46,12 @@ def _read(card: dict) -> str:
     return "\n".join(texts).replace("torsades de pointes", "")
 
 
+def _sources(card: dict) -> int:
+    """How many sources a card's "Sources:" line names."""
+    line = next((x for x in card["detail"].splitlines() if x.startswith("**Sources:**")), "")
+    return line.count(" · ") + 1 if line else 0
+
+
 def measure() -> dict:
     settings = Settings(auth_disabled=True, data_dir=Path(tempfile.mkdtemp()), redis_url="")
     client = create_app(settings).test_client()
@@ -54,14 +62,33 @@ def measure() -> dict:
             answer = client.post("/cds-services/ddi-order-sign", json=body)
             cards += [c for c in answer.get_json()["cards"] if " + " in c["summary"]]
     details = sorted(len(c.get("detail", "")) for c in cards)
+    one_source = sorted(len(c["detail"]) for c in cards if _sources(c) == 1)
     actions = [[s.get("label", "") for s in c.get("suggestions", [])] for c in cards]
     interruptive = [c for c in cards if c["indicator"] in ("critical", "warning")]
+    resources = [
+        a["resource"]["resourceType"]
+        for c in cards
+        for s in c.get("suggestions", [])
+        for a in s["actions"]
+        if a["type"] == "create"
+    ]
     return {
         "cards": len(cards),
         "summaries_cut": sum(c["summary"].endswith("…") for c in cards),
         "longest_summary": max(len(c["summary"]) for c in cards),
         "detail_median_chars": statistics.median(details),
         "detail_p90_chars": details[int(0.9 * (len(details) - 1))],
+        "detail_median_chars_one_source": statistics.median(one_source) if one_source else None,
+        "cards_one_source": len(one_source),
+        "detail_median_lines": statistics.median(c["detail"].count("\n") + 1 for c in cards),
+        "cards_with_model_line": sum("**Model signal:**" in c["detail"] for c in cards),
+        "cards_with_patient_context": sum("**This patient:**" in c["detail"] for c in cards),
+        "suggested_service_requests": resources.count("ServiceRequest"),
+        "suggested_medication_requests": resources.count("MedicationRequest"),
+        "cards_with_an_order_suggested": sum(
+            any(a["type"] == "create" for s in c.get("suggestions", []) for a in s["actions"])
+            for c in cards
+        ),
         "cards_with_french": sum(bool(FRENCH.search(_read(c))) for c in cards),
         "only_action_remove": sum(
             bool(a) and all(label.lower().startswith("remove") for label in a) for a in actions

@@ -16,7 +16,7 @@ def escape(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
 
 
-def clip(text: str) -> str:
-    """One line, under the summary limit."""
+def clip(text: str, limit: int = SUMMARY_LIMIT) -> str:
+    """One line, under the limit (the summary's by default)."""
     text = " ".join(text.split())
-    return text if len(text) < SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 2].rstrip() + "…"
+    return text if len(text) < limit else text[: limit - 2].rstrip() + "…"

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from cds_service.card_detail import LOCAL_ROUTES
 from cds_service.cards import CardOptions, cards_for
 from cds_service.config import Settings
 from cds_service.current_medications import gather_current_medications
@@ -40,6 +42,7 @@ from cds_service.orders import (
     relative_reference,
     resources_in,
 )
+from cds_service.patient_context import read_patient_context
 from cds_service.predictions import PredictionSource, pair_key
 from cds_service.protocol import HookRequest, parse_hook_request
 from cds_service.services import ServiceDefinition
@@ -183,7 +186,15 @@ class CdsEngine:
             medications_checked=current.complete,
             medications_missing_because=current.missing_because,
             medications_dropped_beyond=limit if truncated else None,
-            options=replace(self.card_options, explain_url=explain_url),
+            options=replace(
+                self.card_options, explain_url=explain_url, patient=_patient_reference(request)
+            ),
+            context=read_patient_context(
+                [*request.prefetch.values(), *request.legacy_prefetch.values()],
+                _systemic_ingredients(drafts + current_meds),
+                current.complete,
+                date.today(),
+            ),
         )
         return HookOutcome(
             {"cards": cards},
@@ -257,3 +268,23 @@ def _status(resource: Mapping[str, Any]) -> str | None:
 def _reference(resource: Mapping[str, Any]) -> str | None:
     rid = resource.get("id")
     return f"{resource.get('resourceType')}/{rid}" if isinstance(rid, str) and rid else None
+
+
+def _patient_reference(request: HookRequest) -> str:
+    """ "Patient/123" from context.patientId (some EHRs send the reference itself)."""
+    patient = request.patient_id
+    return patient if patient.startswith("Patient/") else f"Patient/{patient}"
+
+
+def _systemic_ingredients(medications: list[PrescribedMedication]) -> dict[str, str]:
+    """What the patient takes by a route that reaches the blood (a rule asking whether a
+    proton-pump inhibitor or a corticosteroid is taken means a systemic one)."""
+    found: dict[str, str] = {}
+    for medication in medications:
+        if medication.route in LOCAL_ROUTES:
+            continue
+        for item in medication.mapping.ingredients:
+            found[item.ingredient.rxcui] = item.ingredient.name
+            if item.moiety is not None:
+                found[item.moiety.rxcui] = item.moiety.name
+    return found

@@ -28,6 +28,7 @@ from cds_service.medication import Ingredient
 from cds_service.prediction_cache import PredictionCache, as_cached, cache_key
 from cds_service.prediction_cards import CAUTION
 from cds_service.predictions import (
+    TIER_ORDER,
     DriverGene,
     ModelDrug,
     PairKey,
@@ -165,10 +166,14 @@ class ModelPredictions:
                 {"name": name, "tier": tier, "probability": p}
                 for name, tier, p in why.top_side_effects
             ],
-            "seriousSideEffects": [  # what a clinician looks for first, whatever is likelier
+            # What a clinician looks for first: life-threatening before serious, then the
+            # likelier (warfarin + ibuprofen: a bleed before neuropathy or cellulitis)
+            "seriousSideEffects": [
                 {"name": effects[i], "tier": tiers[i], "probability": float(probabilities[i])}
-                for i in np.argsort(-probabilities, kind="stable")
-                if tiers[i] in SERIOUS_TIERS
+                for i in sorted(
+                    (i for i in range(len(effects)) if tiers[i] in SERIOUS_TIERS),
+                    key=lambda i: (TIER_ORDER[tiers[i]], -probabilities[i]),
+                )
             ][:10],
             "genes": [
                 {"entrez": g.entrez, "symbol": g.symbol, "contribution": g.contribution,
@@ -298,8 +303,14 @@ class ModelPredictions:
         return PairPrediction(self.version, effects, drugs[0], drugs[1], genes, from_record)
 
     def _effects(self, probabilities: np.ndarray, indices: Iterable[int]) -> list[PredictedEffect]:
-        names, tiers = self.predictor.side_effects, self.predictor.tiers
-        return [PredictedEffect(names[k], tiers[k], float(probabilities[k])) for k in indices]
+        names, tiers, rules = (
+            self.predictor.side_effects,
+            self.predictor.tiers,
+            self.predictor.tier_rules,
+        )
+        return [
+            PredictedEffect(names[k], tiers[k], float(probabilities[k]), rules[k]) for k in indices
+        ]
 
     def _explain(
         self, model_keys: tuple[str, str], effect: int, cached_as: str, deadline: Deadline

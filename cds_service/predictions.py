@@ -30,6 +30,7 @@ class PredictedEffect:
     name: str  # the side effect as TWOSIDES names it
     tier: str  # life-threatening, serious or other (model/SIDE_EFFECT_TIERS.md)
     probability: float  # calibrated, at TWOSIDES' base rate among drug pairs
+    rule: str = ""  # the seriousness rule that tiered it ("lt.gi-bleed"): its kind of harm
 
 
 @dataclass(frozen=True, slots=True)

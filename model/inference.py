@@ -15,6 +15,7 @@ a 20-medication list costs 20 profiles and 190 cheap pair evaluations.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -85,6 +86,12 @@ class Explanation:
     record_logit: float | None
 
 
+def _tier_rule(reason: str) -> str:
+    """ "... [rule lt.gi-bleed]" → "lt.gi-bleed" (model/seriousness.py writes the reasons)."""
+    found = re.search(r"\[rule ([\w.-]+)\]\s*$", reason)
+    return found.group(1) if found else ""
+
+
 class Predictor:
     """The committed model, loaded once; thread-safe; no network and no pickle."""
 
@@ -95,6 +102,8 @@ class Predictor:
         self.version = self.artifact.version
         self.side_effects = [s["name"] for s in self.artifact.side_effects]
         self.tiers = [s["tier"] for s in self.artifact.side_effects]
+        # The seriousness rule behind each tier ("lt.gi-bleed"): it groups effects by kind
+        self.tier_rules = [_tier_rule(s.get("tier_reason", "")) for s in self.artifact.side_effects]
         self._effect_index = {name: k for k, name in enumerate(self.side_effects)}
         self.genes = [(int(g["entrez"]), str(g["symbol"])) for g in self.artifact.genes]
         self.scaler = DescriptorScaler(

@@ -73,7 +73,7 @@ def test_a_model_with_no_time_left_leaves_the_curated_card_and_says_what_it_did_
     curated, incomplete = cards
     assert curated["summary"].startswith("Warfarin + ibuprofen")
     assert curated["indicator"] == "warning"
-    assert "### Predicted by model" not in curated["detail"]
+    assert "**Model signal:**" not in curated["detail"]
     assert (
         incomplete["summary"]
         == "Check incomplete: 1 pair not scored by the prediction model in time"
@@ -88,7 +88,7 @@ def test_the_same_call_with_time_scores_the_pair(tmp_path):
 
     assert status == 200
     (card,) = cards
-    assert "### Predicted by model" in card["detail"]
+    assert "**Model signal:**" in card["detail"]
 
 
 def structured_ingredients(count: int) -> list[str]:

@@ -9,7 +9,7 @@ from cds_service.config import NoMedicationDataPolicy, Settings
 from cds_service.current_medications import MedicationDataUnavailable
 from cds_service.engine import CdsEngine
 from cds_service.knowledge import Severity, default_knowledge_base
-from cds_service.orders import READ_AS_LENIENT, READ_AS_R4
+from cds_service.orders import READ_AS_LENIENT
 from cds_service.protocol import RequestError
 from cds_service.services import service_by_id
 from tests.conftest import hook_request, medication_request, rxnorm
@@ -178,17 +178,20 @@ def test_card_detail_traces_source_severity_management_and_mapping(engine):
     )
     (card,) = engine.evaluate(SIGN, body).response["cards"]
     detail = card["detail"]
-    # the card speaks from the record with its own US advice; every other source is linked
+    # the card speaks from the record with its own US advice; the other sources are named on
+    # one line with their own grades (their texts are on the explanation page)
     assert card["source"]["label"].startswith("DDI CDS reviewed rules")
     assert card["source"]["url"].startswith("https://")
-    assert any(link["label"].startswith("ANSM") for link in card["links"])
-    assert all(" — " in link["label"] for link in card["links"] if "ANSM" in link["label"])
-    assert "**Grade: major**" in detail
-    assert "Not recommended (grade: major; curated)" in detail  # "Association DECONSEILLEE"
-    assert "What to do:" in detail
-    assert "RxNorm 855288" in detail and "ingredient warfarin (RxNorm 11289)" in detail
-    assert "RxNorm 310965" in detail and "ingredient ibuprofen (RxNorm 5640)" in detail
-    assert f"read as {READ_AS_R4}" in detail
+    assert "links" not in card  # no explanation page served: no link
+    assert detail.startswith("**Major interaction:** ")
+    assert "**What to do:** Avoid ibuprofen; use acetaminophen" in detail
+    sources = next(line for line in detail.split("\n") if line.startswith("**Sources:**"))
+    assert "ANSM thesaurus 2020: Not recommended" in sources  # "Association DECONSEILLEE"
+    assert "DDI CDS rule anticoagulant-nsaid, from US labelling: major" in sources
+    assert "*RxNorm 855288* (draft order MedicationRequest/w) → warfarin (RxNorm 11289)" in detail
+    assert "*RxNorm 310965* (current medication MedicationRequest/i) → ibuprofen" in detail
+    assert "read as" not in detail  # said only when not read as validated FHIR R4
+    assert len(detail) < 1200
     assert {r["display"] for r in card["overrideReasons"]} and all(
         r["system"] and r["code"] for r in card["overrideReasons"]
     )
@@ -473,6 +476,6 @@ def test_a_drug_applied_to_the_skin_does_not_interrupt(engine, ketoconazole, ind
     )
     (card,) = engine.evaluate(SIGN, body).response["cards"]
     assert card["indicator"] == indicator
-    assert "**Grade: contraindicated**" in card["detail"]
+    assert card["detail"].startswith("**Contraindicated interaction:**")
     local = "applied by the topical route, with little systemic exposure" in card["detail"]
     assert local is (indicator == "info")

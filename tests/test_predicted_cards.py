@@ -30,19 +30,28 @@ def sign(client, drafts: list[str], current: list[str]) -> list[dict]:
     return response.json["cards"]
 
 
-def test_a_curated_card_carries_the_models_section_apart_and_after_it(client):
+def test_a_curated_card_carries_one_model_line_when_it_agrees_in_kind(client):
+    """Warfarin + ibuprofen: the curated harm is bleeding and the model's strongest serious
+    signal is a bleed: one line says so; genes and training-drug matches stay on the
+    explanation page."""
     (card,) = sign(client, [WARFARIN], [IBUPROFEN])
-    version = load_predictor().version
-    known, predicted = card["detail"].split(f"### Predicted by model {version}: ")
-    assert known.startswith("### Known interaction: warfarin + ibuprofen")
-    assert "ANSM" in known and "probability" not in known
-    assert predicted.startswith("warfarin + ibuprofen")
-    assert "- Bleeding: probability" in predicted  # the life-threatening tier comes first
-    assert "Genes driving *Bleeding*" in predicted
-    assert "warfarin = training drug CID000006691 (warfarin, matched by name)" in predicted
-    assert "not an established interaction" in predicted
+    detail = card["detail"]
+    (line,) = [x for x in detail.split("\n") if x.startswith("**Model signal:**")]
+    assert line.startswith("**Model signal:** Bleeding (") and "same kind of harm" in line
+    assert detail.index("**What to do:**") < detail.index(line) < detail.index("**Sources:**")
+    for explanation_only in ("Genes driving", "training drug", "probability", "CID0"):
+        assert explanation_only not in detail
     assert card["indicator"] == "warning"  # the curated indicator: the model never raises it
     assert card["source"]["label"].startswith("DDI CDS reviewed rules")  # the US advice leads
+
+
+def test_a_model_signal_of_another_kind_stays_off_the_card(client):
+    """Simvastatin + clarithromycin: rhabdomyolysis is the harm; the model's hypoxia and
+    pneumonia (why both drugs are given to sick patients) are not shown on the card."""
+    (card,) = sign(client, ["36567"], ["21212"])
+    assert card["indicator"] == "critical"
+    assert "Model signal" not in card["detail"]
+    assert "hypoxia" not in card["detail"].lower()
 
 
 @pytest.fixture
@@ -70,8 +79,9 @@ def test_a_pair_only_the_model_flags_gets_its_own_labelled_info_card(own_cards_c
     (card,) = cards
     assert card["source"]["label"].startswith(MODEL_LABEL)
     assert card["indicator"] == "info" and "model predicts" in card["summary"]
-    assert "### Known" not in card["detail"]
-    assert card["detail"].startswith("### Predicted by model")
+    assert card["detail"].startswith("**Predicted by model deside-")
+    assert "not an established interaction" in card["detail"]
+    assert "Genes" not in card["detail"] and "training drug" not in card["detail"]
 
 
 def test_raising_the_card_bar_removes_model_only_cards_but_keeps_curated_context(tmp_path):
@@ -84,7 +94,7 @@ def test_raising_the_card_bar_removes_model_only_cards_but_keeps_curated_context
     client = create_app(strict).test_client()
     assert sign(client, [AMOXICILLIN], [AZITHROMYCIN]) == []
     (card,) = sign(client, [WARFARIN], [IBUPROFEN])
-    assert "### Predicted by model" in card["detail"]
+    assert "**Model signal:**" in card["detail"]
 
 
 def test_with_the_model_switched_off_cards_are_curated_only(tmp_path):
@@ -92,7 +102,8 @@ def test_with_the_model_switched_off_cards_are_curated_only(tmp_path):
         Settings(auth_disabled=True, data_dir=tmp_path, model_enabled=False)
     ).test_client()
     (card,) = sign(client, [WARFARIN], [IBUPROFEN])
-    assert "Predicted" not in card["detail"]
+    assert "Model signal" not in card["detail"]
+    assert card["links"][0]["label"].startswith("Full evidence and sources")
     assert sign(client, [AMOXICILLIN], [AZITHROMYCIN]) == []
     assert client.get("/readyz").json["model"]["loaded"] is False
 
@@ -167,10 +178,10 @@ def test_model_only_cards_beyond_the_limit_share_one_summary_card(own_cards_clie
     assert not any(line.split(":")[0].lstrip("- ") in shown for line in more["detail"].split("\n"))
 
 
-def test_a_predicted_card_links_to_its_explanation(client):
+def test_a_card_has_one_link_its_explanation(client):
     (card,) = sign(client, [WARFARIN], [IBUPROFEN])
-    link = card["links"][-1]
-    assert link["type"] == "absolute" and link["label"].startswith("Why the model predicts")
+    (link,) = card["links"]
+    assert link["type"] == "absolute" and link["label"].startswith("Full evidence and sources")
     assert link["url"].startswith("http://localhost/explain?")
     explained = client.get(link["url"].removeprefix("http://localhost"))
     assert explained.status_code == 200

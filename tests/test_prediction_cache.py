@@ -160,7 +160,7 @@ def test_redis_stopped_mid_test_and_the_hook_still_answers(tmp_path, own_redis):
     assert [(c["summary"], c["detail"]) for c in again.json["cards"]] == [
         (c["summary"], c["detail"]) for c in first.json["cards"]
     ]
-    assert "### Predicted by model" in again.json["cards"][0]["detail"]
+    assert "**Model signal:**" in again.json["cards"][0]["detail"]
     other = hook_request(  # a pair never seen: computed by the model, Redis down
         "order-sign",
         [medication_request(WARFARIN, rid="w")],
@@ -206,7 +206,7 @@ def test_the_hook_answers_while_redis_hangs(tmp_path, silent_redis):
     for _ in range(3):
         response = client.post("/cds-services/ddi-order-sign", json=body)
         assert response.status_code == 200
-        assert "### Predicted by model" in response.json["cards"][0]["detail"]
+        assert "**Model signal:**" in response.json["cards"][0]["detail"]
     assert client.get("/readyz").json["redis"]["state"] == "down"
 
 

@@ -38,10 +38,11 @@ GRADES = ("contraindicated", "major", "moderate", "none")
 SEVERE = frozenset({"contraindicated", "major"})
 INTERRUPTIVE = frozenset({"critical", "warning"})
 PRODUCT_TTYS = frozenset({"SCD", "SBD", "BPCK", "GPCK", "product"})
-# The headings an interaction card's detail opens its sections with (curated, then the model's)
-_SECTION = re.compile(
-    r"^### (?:Known interaction|Predicted by model [^:\n]*): (.+?) \+ (.+?)$", re.MULTILINE
+# How an interaction card's detail opens: the curated grade, or the model's prediction
+_CURATED_OPENING = re.compile(
+    r"^\*\*(contraindicated|major|moderate|minor|not graded) interaction:\*\*", re.IGNORECASE
 )
+_PREDICTED_OPENING = "**Predicted by model "
 _MORE_PREDICTIONS = "the prediction model flags"
 
 
@@ -111,9 +112,9 @@ def _names_pair(text: str, names_a: frozenset[str], names_b: frozenset[str]) -> 
 def is_interaction_card(card: dict) -> bool:
     """A card about some drug pair: curated or predicted, or the model's "flags N more" card."""
     summary = card.get("summary", "").lower()
-    return bool(_SECTION.search(_unescape(card.get("detail", "")))) or summary.startswith(
-        _MORE_PREDICTIONS
-    )
+    detail = card.get("detail", "")
+    opens = _CURATED_OPENING.match(detail) or detail.startswith(_PREDICTED_OPENING)
+    return bool(opens) or summary.startswith(_MORE_PREDICTIONS)
 
 
 def is_about(card: dict, names_a: frozenset[str], names_b: frozenset[str]) -> bool:
@@ -124,8 +125,6 @@ def is_about(card: dict, names_a: frozenset[str], names_b: frozenset[str]) -> bo
     if _names_pair(summary.split(":", 1)[0], names_a, names_b):
         return True
     detail = _unescape(card.get("detail", ""))
-    if any(_names_pair(f"{a} + {b}", names_a, names_b) for a, b in _SECTION.findall(detail)):
-        return True
     if summary.lower().startswith(_MORE_PREDICTIONS):
         for line in detail.splitlines():
             if line.startswith("- ") and _names_pair(line[2:].split(":", 1)[0], names_a, names_b):
@@ -134,7 +133,13 @@ def is_about(card: dict, names_a: frozenset[str], names_b: frozenset[str]) -> bo
 
 
 def is_curated(card: dict) -> bool:
-    return "### Known interaction:" in _unescape(card.get("detail", ""))
+    return _CURATED_OPENING.match(card.get("detail", "")) is not None
+
+
+def grade_of(card: dict) -> str:
+    """The grade a curated card opens with ("major"); "" for any other card."""
+    opening = _CURATED_OPENING.match(card.get("detail", ""))
+    return opening.group(1).lower() if opening else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,12 +316,15 @@ def test_only_cards_graded_contraindicated_or_major_offer_to_remove_the_draft(
 ):
     for pair in PAIRS:
         reference_client.outcome(pair, ingredient_names)
-    graded = [c for c in reference_client.cards if "**Grade: " in c.get("detail", "")]
-    removable = [c for c in graded if c.get("suggestions")]
-    assert removable
+    graded = [c for c in reference_client.cards if grade_of(c)]
+    removals = {
+        card["uuid"]: [s for s in card.get("suggestions", []) if s["label"].startswith("Remove")]
+        for card in graded
+    }
+    assert any(removals.values())
     for card in graded:
-        severe = any(f"**Grade: {g}**" in card["detail"] for g in ("contraindicated", "major"))
-        assert bool(card.get("suggestions")) is severe, card["summary"]
+        severe = grade_of(card) in SEVERE
+        assert bool(removals[card["uuid"]]) is severe, card["summary"]
 
 
 def test_reference_summary(reference_client, ingredient_names, capsys):
