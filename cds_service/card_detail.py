@@ -173,6 +173,9 @@ def _mapping(medication: PrescribedMedication, rxcuis: set[str]) -> str:
             code = "by name" if first.code == medication.label else f"text “{escape(first.code)}”"
         if code == escape(medication.label):
             code = ""  # the label is the code already (an order sent without a display)
+        if code == f"RxNorm {item.ingredient.rxcui}":
+            steps.append(f"{code}, the ingredient itself{salt}{sure}")  # nothing was mapped
+            continue
         steps.append(
             f"{code + ' ' if code else ''}→ {escape(item.ingredient.name)} "
             f"(RxNorm {item.ingredient.rxcui}){salt}{sure}"

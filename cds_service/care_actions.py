@@ -10,7 +10,7 @@ suggestions whose resources are valid FHIR R4 (the tests validate each with fhir
 - **A safer alternative** where the logic names one (HL7 PDDI warfarin + NSAIDs): acetaminophen
   in place of the NSAID being ordered, or a proton-pump inhibitor beside it.
 Lab orders and alternatives need the patient's id (a FHIR request names its subject); without
-one (the try-it page) only removal is offered.
+one only removal is offered (the try-it page sends a made-up patient for that reason).
 """
 
 from __future__ import annotations

@@ -11,14 +11,36 @@ from dataclasses import dataclass, field
 PATIENT_KEY = "patient"
 MEDICATION_REQUESTS_KEY = "medicationRequests"
 MEDICATION_STATEMENTS_KEY = "medicationStatements"
+OBSERVATIONS_KEY = "observations"
+
+# The lab results that change a rule's advice (`cds_service.patient_context`): digoxin level,
+# potassium, creatinine, eGFR, lithium level, INR; LOINC codes as the HL7 PDDI value sets list them.
+_CONTEXT_LABS = ",".join(
+    f"http://loinc.org|{code}"
+    for code in (
+        "10535-3",
+        "2823-3",
+        "6298-4",
+        "2160-0",
+        "33914-3",
+        "62238-1",
+        "98979-8",
+        "14334-7",
+        "6301-6",
+    )
+)
 
 # What the service needs to know about the patient besides the orders being written. The
 # medication keys are required for a complete check (fetched from the FHIR server when the EHR
-# does not prefetch them); the Patient is read when given but never fetched.
+# does not prefetch them); the Patient (age) and recent lab results are read when given but never
+# fetched: without them a rule gives its default advice and says so.
 PREFETCH: dict[str, str] = {
     PATIENT_KEY: "Patient/{{context.patientId}}",
     MEDICATION_REQUESTS_KEY: "MedicationRequest?patient={{context.patientId}}&status=active",
     MEDICATION_STATEMENTS_KEY: "MedicationStatement?patient={{context.patientId}}&status=active",
+    OBSERVATIONS_KEY: (
+        "Observation?patient={{context.patientId}}&code=" + _CONTEXT_LABS + "&_sort=-date&_count=50"
+    ),
 }
 CURRENT_MEDICATION_KEYS = (MEDICATION_REQUESTS_KEY, MEDICATION_STATEMENTS_KEY)
 

@@ -159,8 +159,11 @@ def test_the_try_it_page_produces_the_warfarin_ibuprofen_card(server, browser):
     indicator = card.find_element(By.CSS_SELECTOR, ".indicator")
     assert indicator.text in {"WARNING", "CRITICAL"}  # written, not only coloured
     detail = card.find_element(By.CSS_SELECTOR, ".detail")
-    assert detail.find_elements(By.TAG_NAME, "h3"), "the detail's Markdown is rendered"
-    assert "Known interaction" in detail.text and "Predicted by model" in detail.text
+    assert detail.find_elements(By.TAG_NAME, "strong"), "the detail's Markdown is rendered"
+    assert "What to do:" in detail.text and "Sources:" in detail.text
+    suggestions = [s.text for s in card.find_elements(By.CSS_SELECTOR, ".suggestion summary")]
+    assert any("omeprazole" in s for s in suggestions), suggestions  # the PDDI gastroprotection
+    assert any("INR" in s for s in suggestions), suggestions
     raw = browser.find_element(By.ID, "raw-response").get_attribute("textContent")
     assert card.find_element(By.CSS_SELECTOR, ".summary").text in raw
     loaded_only_from(browser, server.root)
@@ -168,7 +171,7 @@ def test_the_try_it_page_produces_the_warfarin_ibuprofen_card(server, browser):
     screenshot(browser, "try-it-warfarin-ibuprofen")
     assert axe_violations(browser) == []
 
-    explain = card.find_element(By.PARTIAL_LINK_TEXT, "Why the model predicts")
+    explain = card.find_element(By.PARTIAL_LINK_TEXT, "Full evidence and sources")
     explain.click()
     wait.until(until.presence_of_element_located((By.ID, "genes")))
     assert browser.title.startswith("warfarin + ibuprofen")
