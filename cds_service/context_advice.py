@@ -26,7 +26,9 @@ from datetime import date
 from cds_service.card_text import escape
 from cds_service.evidence import KnownInteraction
 from cds_service.interaction_check import InteractingPair
-from cds_service.patient_context import LabValue, PatientContext
+from cds_service.patient_context import LAB_MAX_AGE_DAYS, LabValue, PatientContext
+
+DIGOXIN_LEVEL_DAYS = 30  # the HL7 PDDI digoxin + cyclosporine logic's window
 
 GI_BLEEDING_RULES = frozenset(
     {
@@ -124,7 +126,12 @@ def pair_context(pair: InteractingPair, context: PatientContext, today: date) ->
 
 def _gastroprotection(pair: InteractingPair, context: PatientContext) -> PairContext:
     taken = sorted(name for name in context.ingredients.values() if name in GASTROPROTECTIVE)
-    risks = sorted(name for name in context.ingredients.values() if name in UGIB_RISK_MEDICATIONS)
+    own = {pair.ingredient_a.name, pair.ingredient_b.name}  # the card already names these
+    risks = sorted(
+        name
+        for name in context.ingredients.values()
+        if name in UGIB_RISK_MEDICATIONS and name not in own
+    )
     notes = []
     offers: set[str] = set()
     if taken:
@@ -171,14 +178,18 @@ def _both_nsaids(record: KnownInteraction) -> bool:
 
 def _digoxin(context: PatientContext, today: date) -> PairContext:
     level = context.labs.get("digoxin")
-    if level is not None and level.when is not None and (today - level.when).days > 30:
+    if (
+        level is not None
+        and level.when is not None
+        and (today - level.when).days > DIGOXIN_LEVEL_DAYS
+    ):
         level = None  # the HL7 PDDI logic reads a level from the last 30 days
     notes = []
     offers = {"lab:digoxin"}
     if level is None:
         notes.append(
-            "No digoxin level from the last 30 days was sent: check a trough "
-            "level before starting, or within 24 hours (default advice)."
+            f"{_no_recent(context, 'digoxin', 'digoxin level', DIGOXIN_LEVEL_DAYS)}: check a "
+            "trough level before starting, or within 24 hours (default advice)."
         )
     elif level.value < DIGOXIN_SAFE_BELOW:
         notes.append(
@@ -225,9 +236,21 @@ def _potassium(context: PatientContext) -> PairContext:
 def _lab_check(context: PatientContext, analyte: str, label: str, high: float) -> PairContext:
     value: LabValue | None = context.labs.get(analyte)
     if value is None:
-        note = f"No recent {label} was sent: the advice above applies as written (its default)."
+        note = (
+            f"{_no_recent(context, analyte, label, LAB_MAX_AGE_DAYS)}: the advice above applies "
+            "as written "
+            "(its default)."
+        )
     elif value.value > high:
         note = f"{label.capitalize()} {value.describe()} is already above {high:g}."
     else:
         note = f"{label.capitalize()} {value.describe()}: monitor as advised above."
     return PairContext((note,), frozenset({f"lab:{analyte}"}))
+
+
+def _no_recent(context: PatientContext, analyte: str, label: str, days: int) -> str:
+    """No usable value: says so, naming the latest one sent if it was only too old."""
+    sent = context.labs.get(analyte) or context.older_labs.get(analyte)
+    if sent is None:
+        return f"No {label} from the last {days} days was sent"
+    return f"The latest {label} sent ({sent.describe()}) is older than {days} days"

@@ -17,6 +17,7 @@ from datetime import date
 from typing import Any
 
 LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
 LAB_MAX_AGE_DAYS = 100  # the HL7 PDDI digoxin logic reads electrolytes within 100 days
 RESULT_STATUSES = frozenset({"final", "amended", "corrected"})
 
@@ -62,6 +63,8 @@ class PatientContext:
     age_years: int | None = None  # None: no Patient with a birth date was sent
     labs: Mapping[str, LabValue] = field(default_factory=dict)  # latest recent value per analyte
     labs_sent: bool = False  # any Observation was sent (else every lab is unknown)
+    # The latest value of an analyte sent only with results too old to act on: said, not used
+    older_labs: Mapping[str, LabValue] = field(default_factory=dict)
     # Every ingredient of the medications in this call (drafts and current), for rules that
     # ask what else is taken (a proton-pump inhibitor beside warfarin + an NSAID)
     ingredients: Mapping[str, str] = field(default_factory=dict)  # rxcui -> name
@@ -78,6 +81,7 @@ def read_patient_context(
     wins (the standard prefetch is passed before a legacy layout's)."""
     age: int | None = None
     latest: dict[str, LabValue] = {}
+    older: dict[str, LabValue] = {}
     labs_sent = False
     for resource in _resources(prefetched):
         kind = resource.get("resourceType")
@@ -88,10 +92,20 @@ def read_patient_context(
             value = _lab_value(resource, today)
             if value is None:
                 continue
-            held = latest.get(value.analyte)
+            recent = value.when is None or (today - value.when).days <= LAB_MAX_AGE_DAYS
+            kept = latest if recent else older
+            held = kept.get(value.analyte)
             if held is None or (value.when or date.min) > (held.when or date.min):
-                latest[value.analyte] = value
-    return PatientContext(age, latest, labs_sent, dict(ingredients), medications_known)
+                kept[value.analyte] = value
+    older = {analyte: v for analyte, v in older.items() if analyte not in latest}
+    return PatientContext(
+        age_years=age,
+        labs=latest,
+        labs_sent=labs_sent,
+        older_labs=older,
+        ingredients=dict(ingredients),
+        medications_known=medications_known,
+    )
 
 
 def _resources(values: Iterable[Any]) -> Iterable[Mapping[str, Any]]:
@@ -136,13 +150,17 @@ def _lab_value(resource: Mapping[str, Any], today: date) -> LabValue | None:
     quantity = resource.get("valueQuantity")
     if analyte is None or not isinstance(quantity, Mapping):
         return None
-    value, unit = quantity.get("value"), str(quantity.get("code") or quantity.get("unit") or "")
+    value = quantity.get("value")
     if not isinstance(value, int | float) or isinstance(value, bool):
         return None
+    # The UCUM code where the quantity has one, else its unit as written (some EHRs put a
+    # SNOMED code in `code`: the HL7 PDDI examples' "258806002" for ng/mL)
+    ucum = quantity.get("code") if quantity.get("system") == UCUM else None
+    unit = next((str(u) for u in (ucum, quantity.get("unit")) if u is not None), "")
     if unit not in LAB_UNITS[analyte]:
         return None
     when = _date(resource.get("effectiveDateTime") or resource.get("issued"))
-    if when is not None and ((today - when).days > LAB_MAX_AGE_DAYS or when > today):
+    if when is not None and when > today:
         return None
     return LabValue(analyte, float(value), _unit_label(unit), when)
 

@@ -174,6 +174,11 @@ def test_a_corticosteroid_or_aldosterone_antagonist_is_named_as_a_further_risk(c
     cards = post_example(client, "request-warfarin-nsaid-scenario-05.json")
     (card,) = [c for c in cards if pair_of(c) == frozenset({"warfarin", "ibuprofen"})]
     assert "Also takes spironolactone, which multiplies the risk" in card["detail"]
+    cards = post_example(client, "request-warfarin-nsaid-scenario-03.json")
+    details = {pair_of(c): c["detail"] for c in cards}
+    assert "Also takes dexamethasone" in details[frozenset({"warfarin", "ibuprofen"})]
+    # the NSAID + corticosteroid card names dexamethasone already: not as a further drug
+    assert "Also takes" not in details[frozenset({"ibuprofen", "dexamethasone"})]
 
 
 def test_the_patients_age_from_prefetch_is_read(client):
@@ -197,7 +202,13 @@ def test_a_recent_digoxin_level_changes_the_advice(client):
     so. The digoxin level is offered as an order either way."""
     name = "digoxin-cyclosporine-order-sign-coordination.json"
     (stale,) = post_example(client, name)
-    assert "No digoxin level from the last 30 days was sent" in stale["detail"]
+    assert (
+        "The latest digoxin level sent (0.7 ng/mL, 2020-03-28) is older than 30 days"
+        in stale["detail"]
+    )
+    # scenario 01's level carries a SNOMED code where UCUM's would go: read by its unit
+    (old, *_) = post_example(client, "request-digoxin-cyclosporine-scenario-01.json")
+    assert "(2.3 ng/mL, 2018-08-04) is older than 30 days" in old["detail"]
 
     def dated_today(body: dict) -> None:
         for entry in body["prefetch"]["item6"]["entry"]:
