@@ -136,12 +136,9 @@ def load_benchmark(data_dir: Path) -> Benchmark:
     order = np.lexsort((pairs[:, 1], pairs[:, 0]))
     pairs, labels = pairs[order], labels[order]
 
-    protein_node = _offline_pickle(tip / "index_map" / "protein-map.pkl")  # Entrez → node
-    landmark_entrez = np.array(
-        [int(r["0"]) for r in _csv_rows(deside / "lincs_gene_list.csv")], dtype=np.int64
-    )
-    landmark_nodes = np.array([protein_node.get(int(g), -1) for g in landmark_entrez])
-    ppi_indptr, ppi_indices = _csr(tip / "sym_adj" / "protein-sparse-adj.npz")
+    network = load_protein_network(data_dir)
+    landmark_entrez, landmark_nodes = network.landmark_entrez, network.landmark_nodes
+    ppi_indptr, ppi_indices = network.indptr, network.indices
     coo = np.load(tip / "sym_adj" / "drug-protein-sparse-adj.npz", allow_pickle=False)
     target_rows, target_cols = ours[coo["row"].astype(np.int64)], coo["col"].astype(np.int64)
     drug_targets = [np.sort(target_cols[target_rows == i]) for i in range(len(drugs))]
@@ -156,4 +153,33 @@ def load_benchmark(data_dir: Path) -> Benchmark:
         ppi_indptr=ppi_indptr,
         ppi_indices=ppi_indices,
         landmark_nodes=landmark_nodes,
+    )
+
+
+@dataclass(frozen=True)
+class ProteinNetwork:
+    """TIP's protein-protein network, its Entrez → node map and the landmark genes' nodes."""
+
+    node_of_entrez: dict[int, int]
+    indptr: np.ndarray
+    indices: np.ndarray
+    landmark_entrez: np.ndarray  # (978,) int64, LINCS order
+    landmark_nodes: np.ndarray  # (978,) node of each landmark gene, -1 if absent
+
+
+def load_protein_network(data_dir: Path) -> ProteinNetwork:
+    root = Path(data_dir) / BENCHMARK
+    tip = root / "TIP" / "data"
+    node_of = _offline_pickle(tip / "index_map" / "protein-map.pkl")  # Entrez → node
+    landmark_entrez = np.array(
+        [int(r["0"]) for r in _csv_rows(root / "DeSIDE-DDI" / "data" / "lincs_gene_list.csv")],
+        dtype=np.int64,
+    )
+    indptr, indices = _csr(tip / "sym_adj" / "protein-sparse-adj.npz")
+    return ProteinNetwork(
+        node_of_entrez={int(k): int(v) for k, v in node_of.items()},
+        indptr=indptr,
+        indices=indices,
+        landmark_entrez=landmark_entrez,
+        landmark_nodes=np.array([node_of.get(int(g), -1) for g in landmark_entrez]),
     )

@@ -20,9 +20,9 @@ from model.data import Benchmark
 _FLOOR = 1e-7  # below any real visiting probability on a 19,081-node network
 
 
-def _transition(benchmark: Benchmark) -> torch.Tensor:
-    indptr = torch.from_numpy(benchmark.ppi_indptr)
-    indices = torch.from_numpy(benchmark.ppi_indices)
+def _transition(indptr_array: np.ndarray, indices_array: np.ndarray) -> torch.Tensor:
+    indptr = torch.from_numpy(indptr_array)
+    indices = torch.from_numpy(indices_array)
     nodes = len(indptr) - 1
     degree = torch.bincount(indices, minlength=nodes).clamp(min=1).to(torch.float64)
     # W[i, j] = 1/deg(j): column-stochastic, the walker leaves j along one of its edges.
@@ -39,23 +39,39 @@ def random_walk_profiles(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(drug indices with targets, their log-ratio profiles over the 978 landmark genes)."""
     with_targets = np.array([i for i, t in enumerate(benchmark.drug_targets) if len(t)])
-    transition = _transition(benchmark)
-    nodes = transition.shape[0]
-    restart = torch.zeros((nodes, len(with_targets) + 1), dtype=torch.float64)
-    for column, drug in enumerate(with_targets):
-        targets = torch.from_numpy(benchmark.drug_targets[drug])
-        restart[targets, column] = 1.0 / len(targets)
-    restart[:, -1] = 1.0 / nodes  # the background walk
-    alpha = config.restart_probability
-    visits = restart.clone()
-    for _ in range(config.iterations):
-        visits = (1 - alpha) * torch.sparse.mm(transition, visits) + alpha * restart
-    at_landmarks = torch.zeros(
-        (len(benchmark.landmark_nodes), visits.shape[1]), dtype=torch.float64
+    profiles = walk_profiles(
+        [benchmark.drug_targets[i] for i in with_targets],
+        benchmark.ppi_indptr,
+        benchmark.ppi_indices,
+        benchmark.landmark_nodes,
+        config.restart_probability,
+        config.iterations,
     )
-    present = benchmark.landmark_nodes >= 0
-    at_landmarks[torch.from_numpy(present)] = visits[
-        torch.from_numpy(benchmark.landmark_nodes[present])
-    ]
+    return with_targets, profiles
+
+
+def walk_profiles(
+    targets: list[np.ndarray],
+    ppi_indptr: np.ndarray,
+    ppi_indices: np.ndarray,
+    landmark_nodes: np.ndarray,
+    restart_probability: float,
+    iterations: int,
+) -> np.ndarray:
+    """Log-ratio profiles over the landmark genes of walks restarting at each target set (each
+    non-empty), against a walk restarting anywhere."""
+    transition = _transition(ppi_indptr, ppi_indices)
+    nodes = transition.shape[0]
+    restart = torch.zeros((nodes, len(targets) + 1), dtype=torch.float64)
+    for column, nodes_hit in enumerate(targets):
+        restart[torch.from_numpy(nodes_hit), column] = 1.0 / len(nodes_hit)
+    restart[:, -1] = 1.0 / nodes  # the background walk
+    alpha = restart_probability
+    visits = restart.clone()
+    for _ in range(iterations):
+        visits = (1 - alpha) * torch.sparse.mm(transition, visits) + alpha * restart
+    at_landmarks = torch.zeros((len(landmark_nodes), visits.shape[1]), dtype=torch.float64)
+    present = landmark_nodes >= 0
+    at_landmarks[torch.from_numpy(present)] = visits[torch.from_numpy(landmark_nodes[present])]
     ratio = torch.log((at_landmarks[:, :-1] + _FLOOR) / (at_landmarks[:, -1:] + _FLOOR))
-    return with_targets, ratio.t().numpy().astype(np.float32)
+    return ratio.t().numpy().astype(np.float32)

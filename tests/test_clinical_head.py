@@ -1,0 +1,123 @@
+"""The clinical head's data, splits and network: labels read from the real knowledge index,
+splits that hold drugs out entirely, negatives popularity cannot solve, and a network whose
+answer for a drug depends on its features alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from model.clinical.config import ClinicalConfig, LabelConfig, NetworkConfig
+from model.clinical.labels import degree_matched_negatives, read_labels
+from model.clinical.network import ClinicalNetwork, grade_targets
+from model.clinical.splits import make_split
+from model.clinical.tasks import task_sets
+
+ROOT = Path(__file__).resolve().parent.parent
+INTERACTIONS = ROOT / "cds_service" / "data" / "interactions.sqlite"
+WARFARIN, IBUPROFEN, SIMVASTATIN, CLARITHROMYCIN = "11289", "5640", "36567", "21212"
+AMOXICILLIN, ACETAMINOPHEN = "723", "161"
+
+
+@pytest.fixture(scope="module")
+def labelled():
+    rxcuis = [WARFARIN, IBUPROFEN, SIMVASTATIN, CLARITHROMYCIN, AMOXICILLIN, ACETAMINOPHEN]
+    rows = {rxcui: i for i, rxcui in enumerate(rxcuis)}
+    return rows, read_labels(INTERACTIONS, rows, LabelConfig(negatives_per_positive=0.0))
+
+
+def grade_of(labelled, a: str, b: str) -> int:
+    rows, labels = labelled
+    key = tuple(sorted((rows[a], rows[b])))
+    for pair, grade in zip(labels.pairs.tolist(), labels.grade.tolist(), strict=True):
+        if tuple(pair) == key:
+            return grade
+    return 0
+
+
+def test_labels_come_from_the_curated_sources(labelled):
+    assert grade_of(labelled, WARFARIN, IBUPROFEN) == 3
+    assert grade_of(labelled, SIMVASTATIN, CLARITHROMYCIN) == 3
+    assert grade_of(labelled, AMOXICILLIN, ACETAMINOPHEN) < 2  # DDInter: 'Unknown' at most
+    _, labels = labelled
+    assert all(source != "DDI-CDS-rules" for s in labels.sources for source in s.split("|"))
+
+
+def random_pairs(drugs: int, count: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    pairs = {tuple(sorted(p)) for p in rng.integers(0, drugs, size=(count * 2, 2)).tolist()}
+    pairs = [p for p in pairs if p[0] != p[1]][:count]
+    return np.array(sorted(pairs), dtype=np.int64)
+
+
+@pytest.mark.parametrize("name", ["one-new", "two-new"])
+def test_drug_splits_hold_drugs_out_entirely(name):
+    pairs = random_pairs(200, 4000)
+    split = make_split(name, pairs, 200, ClinicalConfig(), seed=3)
+    test_drugs = set(split.test_drugs.tolist())
+    train_drugs = set(split.pairs[split.train].ravel().tolist())
+    validation_drugs = set(split.pairs[split.validation].ravel().tolist()) - train_drugs
+    assert not train_drugs & test_drugs
+    assert not validation_drugs & test_drugs
+    for a, b in split.pairs[split.test].tolist():
+        assert a in test_drugs  # oriented: the new drug first
+        assert (b in test_drugs) == (name == "two-new")
+        if name == "one-new":
+            assert b in train_drugs or b not in validation_drugs
+
+
+def test_degree_matched_negatives_keep_each_drugs_count_and_are_unlisted():
+    positives = random_pairs(100, 600, seed=1)
+    listed = frozenset(map(tuple, positives.tolist()))
+    negatives = degree_matched_negatives(positives, listed, np.random.default_rng(0))
+    assert len(negatives) >= 0.95 * len(positives)
+    assert not any(tuple(sorted(p)) in listed for p in negatives.tolist())
+    for column in (0, 1):  # each drug as often among negatives as among positives
+        wanted = np.bincount(positives[:, column], minlength=100)
+        got = np.bincount(negatives[:, column], minlength=100)
+        assert np.abs(got - wanted).sum() <= 0.05 * len(positives)
+
+
+def test_task_sets_pair_grades_as_the_tasks_say(labelled):
+    _, labels = labelled
+    sets = task_sets(labels, labels.pairs, np.arange(len(labels.pairs)), seed=0)
+    grading = sets["grading"]
+    assert grading.labels.any()
+
+
+def test_grade_targets_mask_what_is_unknown():
+    targets, mask = grade_targets(torch.tensor([3, 2, 1, 0, -1]))
+    assert targets.tolist() == [
+        [1, 1, 1, 1],
+        [1, 1, 0, 0],
+        [1, 0, 0, 0],
+        [0, 0, 0, 0],
+        [1, 0, 0, 0],
+    ]
+    assert mask.tolist() == [[1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 0], [1, 0, 0, 0]]
+
+
+def test_the_network_is_order_free_and_has_no_drug_identity():
+    torch.manual_seed(0)
+    sizes = [16, 8, 4, 6]
+    network = ClinicalNetwork(sizes, mechanisms=5, config=NetworkConfig(), votes=4).eval()
+    votes = torch.rand(1, 4)
+    drugs = [torch.rand(3, size) for size in sizes]
+    has = torch.ones(3, 4)
+
+    def rows(i: list[int]) -> tuple[list[torch.Tensor], torch.Tensor]:
+        return [d[i] for d in drugs], has[i]
+
+    ab, _ = network(*rows([0]), *rows([1]), votes)
+    ba, _ = network(*rows([1]), *rows([0]), votes)
+    assert torch.allclose(ab, ba)
+    # a drug is its features: the same features under another row give the same answer
+    same = [d.clone() for d in drugs]
+    for block in same:
+        block[2] = block[0]
+    twin, _ = network([d[[2]] for d in same], has[[2]], *rows([1]), votes)
+    assert torch.allclose(twin, ab)
+    assert not any("embedding" in name.lower() for name, _ in network.named_modules())
