@@ -200,7 +200,7 @@ def test_a_card_has_one_link_its_explanation(client):
         ("a=11289", 400, "parameter 'b' must be an RxNorm ingredient code"),
         ("a=x&b=5640", 400, "parameter 'a' must be an RxNorm ingredient code"),
         ("a=11289&b=999999999", 404, "not an ingredient the service knows"),
-        ("a=11289&b=327361", 404, "adalimumab is not scored by the model"),
+        ("a=1547545&b=327361", 404, "pembrolizumab is not scored by the model"),
         ("a=11289&b=5640&effect=nope", 404, "no side effect 'nope'"),
     ],
 )

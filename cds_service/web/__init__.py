@@ -19,6 +19,7 @@ from cds_service.config import Settings
 from cds_service.drug_index import DrugIndex
 from cds_service.engine import CdsEngine, FhirClientFactory
 from cds_service.feedback import FeedbackStore
+from cds_service.interaction_model import InteractionModel
 from cds_service.knowledge import KnowledgeBase
 from cds_service.logs import REQUEST_ID_HEADER, request_id_for
 from cds_service.mapping import MedicationMapper
@@ -61,6 +62,7 @@ class Runtime:
     model_version: str | None  # None: the model is switched off
     verifier: TokenVerifier | None  # None: tokens not required (--no-auth)
     audit: AuditTrail
+    interactions: InteractionModel | None = None  # the clinical head; None: switched off
 
     @property
     def pseudonyms(self) -> Pseudonyms:
@@ -140,6 +142,7 @@ def create_app(
         predictions.version if predictions else None,
         None if settings.auth_disabled else _token_verifier(settings),
         open_audit_trail(settings, keys=keys),
+        InteractionModel.load() if settings.model_enabled else None,
     )
 
     from cds_service.web import explain, health, hooks, metrics, openapi, try_it

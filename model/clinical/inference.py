@@ -1,0 +1,171 @@
+"""The served clinical head: for two ingredients (RxCUI), whether they interact, how severely,
+by what mechanism, and the known pairs the prediction leans on. Loaded once from the artifact;
+thread-safe for reading (the network is in eval mode, no state changes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model.clinical.artifact import PACKAGED, ClinicalArtifact, load
+from model.clinical.config import NetworkConfig
+from model.clinical.neighbours import QUESTIONS, NeighbourVotes
+from model.clinical.network import ClinicalNetwork
+
+GRADE_NAMES = {3: "major", 2: "moderate", 1: "minor"}
+
+
+@dataclass(frozen=True)
+class SimilarKnown:
+    a: str  # ingredient names
+    b: str
+    a_rxcui: str
+    b_rxcui: str
+    grade: str
+    source: str  # the curated sources that list the known pair, "|"-joined
+
+
+@dataclass(frozen=True)
+class PredictedInteraction:
+    probability: float  # P(some source would list the pair), calibrated
+    probability_major: float  # P(major or contraindicated), calibrated
+    grade: str  # "none", "minor", "moderate" or "major": the likeliest reading
+    mechanism: str  # the likeliest DrugBank interaction type, as a sentence about the pair
+    mechanism_probability: float
+    similar_known: tuple[SimilarKnown, ...]
+    model_version: str
+
+    def as_json(self) -> dict:
+        return {
+            "probability": round(float(self.probability), 4),
+            "probability_major": round(float(self.probability_major), 4),
+            "grade": self.grade,
+            "mechanism": self.mechanism,
+            "mechanism_probability": round(float(self.mechanism_probability), 4),
+            "similar_known": [
+                {
+                    "a": s.a,
+                    "b": s.b,
+                    "a_rxcui": s.a_rxcui,
+                    "b_rxcui": s.b_rxcui,
+                    "grade": s.grade,
+                    "source": s.source,
+                }
+                for s in self.similar_known
+            ],
+            "model": self.model_version,
+        }
+
+
+class ClinicalPredictor:
+    def __init__(self, artifact: ClinicalArtifact) -> None:
+        self.artifact = artifact
+        table = artifact.table
+        self.rows = table.index()
+        mean, scale = artifact.tensors["profile.mean"], artifact.tensors["profile.scale"]
+        profile = np.where(table.has[:, 3:4], (table.profile - mean) / scale, 0.0)
+        blocks = [table.fingerprint, table.proteins, table.atc, profile]
+        self.blocks = [torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32)) for b in blocks]
+        self.has = torch.from_numpy(table.has.astype(np.float32))
+        config = NetworkConfig(**artifact.meta["config"]["network"])
+        self.network = ClinicalNetwork(
+            [b.shape[1] for b in self.blocks],
+            len(artifact.meta["mechanisms"]),
+            config,
+            votes=QUESTIONS if config.neighbour_votes else 0,
+        )
+        state = {
+            k: torch.from_numpy(v)
+            for k, v in artifact.tensors.items()
+            if not k.startswith("profile.")
+        }
+        self.network.load_state_dict(state)
+        self.network.eval()
+        bits = np.concatenate([table.fingerprint, table.proteins, table.atc], axis=1)
+        self.votes = NeighbourVotes.fit(bits, artifact.known_pairs, artifact.known_grade)
+        self.use_votes = config.neighbour_votes
+        self.known_sources = {
+            (min(c, d), max(c, d)): str(source)
+            for (c, d), source in zip(
+                artifact.known_pairs.tolist(), artifact.known_sources, strict=True
+            )
+        }
+        self.calibration = [artifact.meta["calibration"][o] for o in artifact.meta["outputs"]]
+
+    @classmethod
+    def load(cls, directory: Path = PACKAGED) -> ClinicalPredictor:
+        return cls(load(directory))
+
+    @property
+    def version(self) -> str:
+        return self.artifact.version
+
+    def knows(self, rxcui: str) -> bool:
+        """The drug has a representation (a structure or known proteins)."""
+        return rxcui in self.rows
+
+    def predict(self, rxcui_a: str, rxcui_b: str) -> PredictedInteraction:
+        """For two ingredients the model knows (`knows`); KeyError otherwise."""
+        a, b = self.rows[rxcui_a], self.rows[rxcui_b]
+        pair = np.array([[a, b]], dtype=np.int64)
+        votes = self.votes(pair) if self.use_votes else np.zeros((1, 0), np.float32)
+        with torch.no_grad():
+            index_a, index_b = torch.tensor([a]), torch.tensor([b])
+            grade_logits, mechanism_logits = self.network(
+                [x[index_a] for x in self.blocks],
+                self.has[index_a],
+                [x[index_b] for x in self.blocks],
+                self.has[index_b],
+                torch.from_numpy(votes),
+            )
+        p = [self._calibrated(k, float(grade_logits[0, k])) for k in range(4)]
+        mechanism = torch.softmax(mechanism_logits[0], dim=0)
+        kind = int(mechanism.argmax())
+        return PredictedInteraction(
+            probability=p[0],
+            probability_major=p[2],
+            grade=_likeliest_grade(p),
+            mechanism=_sentence(self.artifact.meta["mechanisms"][kind]),
+            mechanism_probability=float(mechanism[kind]),
+            similar_known=tuple(self._similar(a, b)),
+            model_version=self.version,
+        )
+
+    def _calibrated(self, output: int, logit: float) -> float:
+        fit = self.calibration[output]
+        z = float(np.clip(logit * fit["slope"] + fit["intercept"], -40, 40))
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def _similar(self, a: int, b: int) -> list[SimilarKnown]:
+        table = self.artifact.table
+        out = []
+        for c, d, _ in self.votes.similar_known(a, b):
+            out.append(
+                SimilarKnown(
+                    table.names[c],
+                    table.names[d],
+                    table.rxcuis[c],
+                    table.rxcuis[d],
+                    "major or contraindicated",
+                    self.known_sources.get((min(c, d), max(c, d)), ""),
+                )
+            )
+        return out
+
+
+def _likeliest_grade(p: list[float]) -> str:
+    if p[0] < 0.5:
+        return "none"
+    if p[2] >= 0.5:
+        return "major"
+    return "moderate" if p[1] >= 0.5 else "minor"
+
+
+def _sentence(template: str) -> str:
+    """DrugBank's template names its two drugs DRUG; the pair's order is not known, so the
+    sentence speaks of one drug and the other."""
+    text = template.replace("DRUG", "one drug", 1).replace("DRUG", "the other", 1)
+    return text[:1].upper() + text[1:]

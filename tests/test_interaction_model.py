@@ -1,0 +1,75 @@
+"""The clinical head as the service serves it: real inference on the committed artifact through
+`GET /explain?format=json`, for known drugs, for drugs the side-effect model cannot read, and
+for drugs neither model can describe."""
+
+from __future__ import annotations
+
+import pytest
+
+from model.clinical.artifact import PACKAGED, load
+
+WARFARIN, IBUPROFEN, PHENELZINE, SUMATRIPTAN = "11289", "5640", "8123", "37418"
+ADALIMUMAB, METHOTREXATE, PEMBROLIZUMAB = "327361", "6851", "1547545"
+AMOXICILLIN, ACETAMINOPHEN = "723", "161"
+
+pytestmark = pytest.mark.skipif(
+    not (PACKAGED / "clinical.json").exists(), reason="the clinical artifact is not built"
+)
+
+
+def predicted(client, a: str, b: str) -> dict:
+    answer = client.get(f"/explain?a={a}&b={b}&format=json")
+    assert answer.status_code == 200, answer.get_json()
+    return answer.get_json()
+
+
+def test_a_major_pair_is_predicted_major_with_the_known_pairs_it_leans_on(client):
+    body = predicted(client, WARFARIN, IBUPROFEN)
+    prediction = body["predicted_interaction"]
+    assert prediction["grade"] == "major"
+    threshold = load().meta["card_threshold"]["probability_major"]
+    assert prediction["probability_major"] >= threshold
+    assert prediction["similar_known"], "a prediction names what it leans on"
+    assert all(s["source"] for s in prediction["similar_known"])
+    assert "anticoagulant" in prediction["mechanism"] or "bleeding" in prediction["mechanism"]
+    assert body["modelVersion"]  # the side-effect explanation is still there
+
+
+def test_a_harmless_pair_is_not_predicted_major(client):
+    prediction = predicted(client, AMOXICILLIN, ACETAMINOPHEN)["predicted_interaction"]
+    threshold = load().meta["card_threshold"]["probability_major"]
+    assert prediction["probability_major"] < threshold
+
+
+def test_a_drug_without_structure_is_described_by_its_proteins(client):
+    body = predicted(client, ADALIMUMAB, METHOTREXATE)
+    assert body["predicted_interaction"]["probability"] > 0
+    assert "sideEffectsUnavailable" in body  # the side-effect model needs a structure
+
+
+def test_a_pair_neither_model_can_describe_is_404_with_both_reasons(client):
+    answer = client.get(f"/explain?a={PEMBROLIZUMAB}&b={ADALIMUMAB}&format=json")
+    assert answer.status_code == 404
+    text = str(answer.get_json())
+    assert "pembrolizumab" in text and "interaction model" in text
+
+
+def test_the_artifact_is_versioned_by_its_content(tmp_path):
+    artifact = load()
+    assert artifact.version.startswith("clinical-")
+    for name in ("drugs.npz", "weights.npz", "known.npz", "clinical.json"):
+        (tmp_path / name).write_bytes((PACKAGED / name).read_bytes())
+    with (tmp_path / "known.npz").open("ab") as altered:
+        altered.write(b"\0")
+    from model.clinical.artifact import ClinicalArtifactError
+
+    with pytest.raises(ClinicalArtifactError):
+        load(tmp_path)
+
+
+def test_the_explanation_page_shows_the_prediction_apart_from_curated_evidence(client):
+    page = client.get(f"/explain?a={WARFARIN}&b={IBUPROFEN}", headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "Predicted interaction (not from curated sources)" in text
+    assert "Similar known major pairs it leans on" in text
