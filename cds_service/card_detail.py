@@ -122,6 +122,31 @@ def predicted_detail(pair: InteractingPair) -> str:
     return "\n".join(out + _trail(pair))
 
 
+INTERACTION_MODEL_LABEL = "DDI CDS interaction model (learnt from the curated sources' grades)"
+
+
+def interaction_model_detail(pair: InteractingPair) -> str:
+    """A pair only the clinical head flags: what it predicts and what it leans on."""
+    predicted = pair.predicted_interaction
+    assert predicted is not None
+    known = "; ".join(
+        f"{escape(k.a)} + {escape(k.b)} ({escape(k.source.replace('|', ', '))})"
+        for k in predicted.similar_known[:3]
+    )
+    out = [
+        f"**Predicted, not in curated sources:** a major interaction is "
+        f"{predicted.probability_major:.0%} likely (likeliest grade: {predicted.grade}).",
+        "",
+        f"**Likely mechanism:** {escape(predicted.mechanism)}",
+        "",
+        "**What to do:** check the pair in a drug-interaction reference or with a pharmacist "
+        "before signing; no curated source lists it, so the model's view is the only evidence.",
+    ]
+    if known:
+        out += ["", f"**Similar known pairs:** {known}."]
+    return "\n".join(out + _trail(pair))
+
+
 def _trail(pair: InteractingPair) -> list[str]:
     out = []
     route = _route_note(pair.medications)

@@ -16,7 +16,12 @@ from datetime import date
 from urllib.parse import urlencode
 
 from cds_service import prediction_cards
-from cds_service.card_detail import interaction_detail, predicted_detail
+from cds_service.card_detail import (
+    INTERACTION_MODEL_LABEL,
+    interaction_detail,
+    interaction_model_detail,
+    predicted_detail,
+)
 from cds_service.card_text import SERVICE_LABEL, SUMMARY_LIMIT, clip, escape
 from cds_service.care_actions import suggestions_for
 from cds_service.context_advice import NO_CONTEXT, PairContext, pair_context
@@ -61,6 +66,7 @@ class CardOptions:
     explain_url: str | None = None  # absolute URL of the explanation endpoint, if served
     # "Patient/123" for this call: orders a card suggests name it; None: no orders suggested
     patient: str | None = None
+    interaction_model_indicator: str = "info"  # a clinical-head card: info unless set
 
 
 def cards_for(
@@ -79,12 +85,18 @@ def cards_for(
     context = context or PatientContext(medications_known=medications_checked)
     today = today or date.today()
     curated = [pair for pair in result.pairs if pair.interactions]
-    predicted_only = [pair for pair in result.pairs if not pair.interactions]
+    clinical = [p for p in result.pairs if not p.interactions and p.predicted_interaction]
+    predicted_only = [
+        p for p in result.pairs if not p.interactions and p.predicted_interaction is None
+    ]
     shown = predicted_only[: options.max_predicted_cards]
+    # The clinical head's cards share the model cards' cap; the rest go on the "more" card
+    curated = curated + clinical[: options.max_predicted_cards]
+    cards_beyond = clinical[options.max_predicted_cards :]
     in_full = (curated + shown)[: options.max_interaction_cards]
     cards = [interaction_card(pair, options, context, today) for pair in in_full]
-    if len(curated) + len(shown) > len(in_full):
-        rest = (curated + shown)[len(in_full) :]
+    if len(curated) + len(shown) > len(in_full) or cards_beyond:
+        rest = (curated + shown)[len(in_full) :] + cards_beyond
         cards.append(more_interactions_card(rest, options.new_id))
     if len(predicted_only) > len(shown):
         cards.append(more_predictions_card(predicted_only[len(shown) :], options))
@@ -108,6 +120,8 @@ def interaction_card(
     today: date | None = None,
 ) -> dict:
     """Curated evidence first when there is any; the model's line only when it agrees."""
+    if not pair.interactions and pair.predicted_interaction is not None:
+        return interaction_model_card(pair, options)
     if not pair.interactions:
         return predicted_card(pair, options)
     top = lead_record(pair.interactions, pair.severity)
@@ -179,6 +193,26 @@ def predicted_card(pair: InteractingPair, options: CardOptions) -> dict:
         "indicator": prediction_cards.indicator(pair.prediction),
         "detail": predicted_detail(pair),
         "source": {"label": f"{prediction_cards.MODEL_LABEL}, {pair.prediction.model_version}"},
+        "overrideReasons": _override_reasons(),
+    }
+    return _with_actions(card, pair, options, NO_CONTEXT)
+
+
+def interaction_model_card(pair: InteractingPair, options: CardOptions) -> dict:
+    """A pair no source lists that the clinical head predicts major: says it is predicted,
+    names the mechanism and the known pairs it leans on, links to the explanation."""
+    predicted = pair.predicted_interaction
+    assert predicted is not None
+    name_a, name_b = pair.ingredient_a.name, pair.ingredient_b.name
+    card: dict = {
+        "uuid": options.new_id(),
+        "summary": clip(
+            f"{name_a.capitalize()} + {name_b}: predicted major interaction, not in curated "
+            "sources — review before signing"
+        ),
+        "indicator": options.interaction_model_indicator,
+        "detail": interaction_model_detail(pair),
+        "source": {"label": f"{INTERACTION_MODEL_LABEL}, {predicted.model_version}"},
         "overrideReasons": _override_reasons(),
     }
     return _with_actions(card, pair, options, NO_CONTEXT)

@@ -116,6 +116,11 @@ class Settings:
     prediction_max_cards: int = 3  # model-only cards; the rest share one summary card
     # Model-only cards (a pair no curated source or rule flags) at all: off by default
     prediction_own_cards: bool = False
+    # The clinical head (model/clinical): a pair no curated source or rule lists at all gets a
+    # card when its P(major) passes the threshold chosen on validation for precision ≥ 0.8;
+    # the card is info, or warning with interaction_model_warning
+    interaction_model_cards: bool = True
+    interaction_model_warning: bool = False
     # EHR tokens (CDS Hooks 2.0 security): required on hook and feedback calls unless disabled
     # (`ddi-cds serve --no-auth`, loopback only). Issuers: a JSON list of
     # {"iss", "jwks_url" | "jwks_file", "jku_allowed": [...]}, see docs/service.md.

@@ -43,7 +43,7 @@ from cds_service.orders import (
     resources_in,
 )
 from cds_service.patient_context import read_patient_context
-from cds_service.predictions import PredictionSource, pair_key
+from cds_service.predictions import InteractionPredictionSource, PredictionSource, pair_key
 from cds_service.protocol import HookRequest, parse_hook_request
 from cds_service.services import ServiceDefinition
 
@@ -81,8 +81,10 @@ class CdsEngine:
         predictions: PredictionSource | None = None,
         shown_pairs: ShownPairs | None = None,
         overrides: PairOverrides | None = None,
+        interaction_model: InteractionPredictionSource | None = None,
     ) -> None:
         self.mapper = mapper
+        self.interaction_model = interaction_model if settings.interaction_model_cards else None
         self.overrides = overrides
         self.knowledge = knowledge
         self.predictions = predictions
@@ -95,6 +97,7 @@ class CdsEngine:
         self.card_options = card_options or CardOptions(
             max_predicted_cards=settings.prediction_max_cards,
             max_interaction_cards=settings.max_cards,
+            interaction_model_indicator="warning" if settings.interaction_model_warning else "info",
         )
 
     def evaluate(
@@ -169,6 +172,7 @@ class CdsEngine:
                 max_pairs=self.settings.max_pairs,
                 deadline=Deadline(max(deadline.remaining() - FINISHING_RESERVE_S, CURATED_FLOOR_S)),
             ),
+            self.interaction_model,
         )
         if self.shown_pairs is not None:
             result = self._without_repeats(request, result)

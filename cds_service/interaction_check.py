@@ -30,8 +30,10 @@ from cds_service.medication import Ingredient
 from cds_service.orders import PrescribedMedication
 from cds_service.predictions import (
     TIER_ORDER,
+    InteractionPredictionSource,
     PairKey,
     PairPrediction,
+    PredictedInteraction,
     PredictionBatch,
     PredictionSource,
 )
@@ -59,6 +61,8 @@ class InteractingPair:
     interactions: tuple[KnownInteraction, ...]  # oriented a -> b, most severe first; may be ()
     prediction: PairPrediction | None = None  # the model's, when past the threshold
     grade: PairGrade = NOT_GRADED  # from the evidence (and the site's overrides)
+    # The clinical head's, for a pair no source or rule lists, when past its card threshold
+    predicted_interaction: PredictedInteraction | None = None
 
     @property
     def severity(self) -> Severity | None:
@@ -70,6 +74,8 @@ class InteractingPair:
         probability."""
         if self.severity is not None:
             return (0, self.severity.rank, 0.0, self.ingredient_a.name, self.ingredient_b.name)
+        if self.predicted_interaction is not None:
+            return (1, 0, -self.predicted_interaction.probability_major, self.ingredient_a.name, "")
         top = self.prediction.top if self.prediction else None
         tier = TIER_ORDER.get(top.tier, 3) if top else 3
         return (1, tier, -(top.probability if top else 0.0), self.ingredient_a.name, "")
@@ -124,11 +130,13 @@ def check_interactions(
     model_deadline: Deadline | None = None,
     overrides: PairOverrides | None = None,
     limits: CheckLimits | None = None,
+    interaction_model: InteractionPredictionSource | None = None,
 ) -> CheckResult:
     """`min_tier`: the least severe grade that makes a card. `model_deadline`: when the model
     must stop; the pairs it had no time for are checked against the curated sources all the
     same. `overrides`: the site's decisions, applied to each pair's grade. `limits`: what the
-    call may cost (default: `CheckLimits()`, no deadline)."""
+    call may cost (default: `CheckLimits()`, no deadline). `interaction_model`: the clinical
+    head, asked about the pairs no source or rule lists at all."""
     limits = limits or CheckLimits()
     advised_ids = {id(m) for m in advised}  # identity: comparing records field by field is slow
     everything = list(advised) + [m for m in others if id(m) not in advised_ids]
@@ -147,6 +155,7 @@ def check_interactions(
 
     curated: dict[PairKey, list[KnownInteraction]] = {}
     grades: dict[PairKey, PairGrade] = {}
+    listed: set[PairKey] = set()  # any record at all, shown or not
     deadline, out_of_time = limits.deadline, False
     for number, (key, (rxcui_a, rxcui_b, _)) in enumerate(list(checked.items())):
         if deadline is not None and number % 32 == 0 and deadline.expired():
@@ -157,6 +166,8 @@ def check_interactions(
             out_of_time = True
             break
         found = knowledge.interactions_for([rxcui_a], [rxcui_b])
+        if found:
+            listed.add(key)
         grade: PairGrade | None = grade_pair(found)
         if overrides is not None and found:
             grade = overrides.apply(rxcui_a, rxcui_b, grade)
@@ -179,7 +190,12 @@ def check_interactions(
         found = curated[key]
         prediction = model.pairs.get(key) if model else None
         own_card = bool(prediction and policy and policy.warrants_card(prediction))
-        if not found and not own_card:
+        predicted = (
+            _predicted_interaction(interaction_model, ingredients[rxcui_a], ingredients[rxcui_b])
+            if interaction_model is not None and key not in listed and not out_of_time
+            else None
+        )
+        if not found and not own_card and predicted is None:
             continue
         medications_a = tuple(everything[p] for p in a_positions)
         medications_b = tuple(everything[p] for p in carriers[rxcui_b])
@@ -200,12 +216,22 @@ def check_interactions(
                 interactions=tuple(found),
                 prediction=prediction,
                 grade=grade,
+                predicted_interaction=predicted if not found else None,
             )
         )
     pairs.sort(key=InteractingPair.sort_key)
     unmapped = tuple(m for m in everything if not m.mapping.is_complete)
     left = LeftUnchecked(tuple(beyond.values()), over_limit, out_of_time)
     return CheckResult(tuple(pairs), unmapped, len(checked), model, left)
+
+
+def _predicted_interaction(
+    model: InteractionPredictionSource, a: Ingredient, b: Ingredient
+) -> PredictedInteraction | None:
+    predicted = model.predicted_interaction(a, b)
+    if predicted is None or predicted.probability_major < model.card_threshold:
+        return None
+    return predicted
 
 
 def _pairs_to_check(

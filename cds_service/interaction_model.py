@@ -6,6 +6,7 @@ costs about a millisecond to score."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import OrderedDict
 from pathlib import Path
@@ -13,14 +14,21 @@ from threading import Lock
 from typing import Any
 
 from cds_service.medication import Ingredient
+from cds_service.predictions import PredictedInteraction, SimilarKnownPair
 
 log = logging.getLogger(__name__)
+# model/ sits beside cds_service/ (in the checkout and in site-packages); read without importing
+# it, so that an app that never asks the model pays nothing for it (rdkit, torch)
+PACKAGED = Path(__file__).resolve().parent.parent / "model" / "artifact" / "clinical"
+META = "clinical.json"
 CACHE_ENTRIES = 10_000
 
 
 class InteractionModel:
     def __init__(self, directory: Path) -> None:
         self._directory = directory
+        meta = json.loads((directory / META).read_text())
+        self._card_threshold = float(meta["card_threshold"]["probability_major"])
         self._predictor: Any = None
         self._failure = ""
         self._answers: OrderedDict[tuple[str, str], tuple[dict[str, Any] | None, str]] = (
@@ -31,8 +39,6 @@ class InteractionModel:
     @classmethod
     def load(cls, directory: Path | None = None) -> InteractionModel | None:
         """For the packaged artifact (or `directory`); None, logged, when there is none."""
-        from model.clinical.artifact import META, PACKAGED
-
         where = directory or PACKAGED
         if not (where / META).exists():
             log.warning("interaction model not available: no %s in %s", META, where)
@@ -51,6 +57,26 @@ class InteractionModel:
                     log.error("interaction model not loaded: %s", error)
                     self._failure = "the interaction model's artifact could not be read"
             return self._predictor
+
+    @property
+    def card_threshold(self) -> float:
+        return self._card_threshold
+
+    def predicted_interaction(self, a: Ingredient, b: Ingredient) -> PredictedInteraction | None:
+        """The core's view (`cds_service.predictions.InteractionPredictionSource`)."""
+        answer, _ = self.predict(a, b)
+        if answer is None:
+            return None
+        return PredictedInteraction(
+            probability=answer["probability"],
+            probability_major=answer["probability_major"],
+            grade=answer["grade"],
+            mechanism=answer["mechanism"],
+            similar_known=tuple(
+                SimilarKnownPair(k["a"], k["b"], k["source"]) for k in answer["similar_known"]
+            ),
+            model_version=answer["model"],
+        )
 
     def predict(self, a: Ingredient, b: Ingredient) -> tuple[dict[str, Any] | None, str]:
         """(the prediction as JSON, "") or (None, why the model cannot describe the pair)."""

@@ -133,3 +133,39 @@ class PredictionSource(Protocol):
         worked out for the pairs in `explain` (those a curated card will show) and for those
         that warrant a card of their own; the others would never be shown."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarKnownPair:
+    """A known major-or-worse pair a predicted interaction leans on."""
+
+    a: str
+    b: str
+    source: str  # the curated sources that list it, "|"-joined
+
+
+@dataclass(frozen=True, slots=True)
+class PredictedInteraction:
+    """The clinical head's answer for a pair (`model.clinical`): whether, how severely, by what
+    mechanism two drugs interact, from what is known of each drug alone."""
+
+    probability: float  # P(a curated source would list the pair)
+    probability_major: float  # P(major or contraindicated)
+    grade: str  # "none", "minor", "moderate" or "major": the likeliest reading
+    mechanism: str  # a sentence about "one drug" and "the other"
+    similar_known: tuple[SimilarKnownPair, ...]
+    model_version: str
+
+
+class InteractionPredictionSource(Protocol):
+    """The clinical head as the core sees it (the adapter: `cds_service.interaction_model`)."""
+
+    @property
+    def card_threshold(self) -> float:
+        """P(major) from which a pair no source lists gets a card (precision ≥ 0.8 on
+        validation)."""
+        ...
+
+    def predicted_interaction(self, a: Ingredient, b: Ingredient) -> PredictedInteraction | None:
+        """None when the model cannot describe a drug of the pair."""
+        ...

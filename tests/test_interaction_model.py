@@ -73,3 +73,48 @@ def test_the_explanation_page_shows_the_prediction_apart_from_curated_evidence(c
     text = page.get_data(as_text=True)
     assert "Predicted interaction (not from curated sources)" in text
     assert "Similar known major pairs it leans on" in text
+
+
+MIFEPRISTONE, FLUPHENAZINE = "6964", "4496"  # no curated source or rule lists this pair
+
+
+def model_cards(client, drafts: list[str], current: list[str]) -> list[dict]:
+    from tests.conftest import order_sign_by_codes
+
+    answer = client.post("/cds-services/ddi-order-sign", json=order_sign_by_codes(drafts, current))
+    assert answer.status_code == 200
+    return [c for c in answer.get_json()["cards"] if "not in curated sources" in c["summary"]]
+
+
+def test_a_pair_no_source_lists_gets_a_predicted_card_when_the_model_says_major(client):
+    (card,) = model_cards(client, [MIFEPRISTONE], [FLUPHENAZINE])
+    assert card["summary"].startswith("Mifepristone + fluphenazine: predicted major interaction")
+    assert card["indicator"] == "info"
+    assert card["source"]["label"].startswith("DDI CDS interaction model")
+    assert "clinical-" in card["source"]["label"]  # the model version
+    for part in ("**Predicted, not in curated sources:**", "**Likely mechanism:**",
+                 "**Similar known pairs:**", "**Identified:**"):  # fmt: skip
+        assert part in card["detail"]
+    assert any("explain?" in link["url"] for link in card.get("links", []))
+
+
+def test_listed_pairs_never_get_a_predicted_card(client):
+    assert model_cards(client, [WARFARIN], [IBUPROFEN]) == []  # curated: its own card
+    assert model_cards(client, [AMOXICILLIN], [ACETAMINOPHEN]) == []  # listed, harmless
+
+
+def test_a_site_can_make_the_predicted_card_a_warning_or_turn_it_off(tmp_path):
+    from cds_service.config import Settings
+    from cds_service.web import create_app
+
+    def client_with(**settings):
+        base = Settings(auth_disabled=True, data_dir=tmp_path, redis_url="")
+        from dataclasses import replace
+
+        return create_app(replace(base, **settings)).test_client()
+
+    (card,) = model_cards(client_with(interaction_model_warning=True), [MIFEPRISTONE],
+                          [FLUPHENAZINE])  # fmt: skip
+    assert card["indicator"] == "warning"
+    assert model_cards(client_with(interaction_model_cards=False), [MIFEPRISTONE],
+                       [FLUPHENAZINE]) == []  # fmt: skip

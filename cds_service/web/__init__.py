@@ -119,6 +119,7 @@ def create_app(
         if settings.suppress_repeat_cards and settings.redis_url
         else None
     )
+    interactions = InteractionModel.load() if settings.model_enabled else None
     engine = CdsEngine(
         MedicationMapper(index),
         knowledge,
@@ -131,6 +132,7 @@ def create_app(
             if settings.overrides_file
             else None
         ),
+        interaction_model=interactions,
     )
     app.extensions["ddi_cds"] = Runtime(
         settings,
@@ -142,7 +144,7 @@ def create_app(
         predictions.version if predictions else None,
         None if settings.auth_disabled else _token_verifier(settings),
         open_audit_trail(settings, keys=keys),
-        InteractionModel.load() if settings.model_enabled else None,
+        interactions,
     )
 
     from cds_service.web import explain, health, hooks, metrics, openapi, try_it
