@@ -72,8 +72,8 @@ def run(
     inputs = DrugInputs.from_table(table)
     results = json.loads(out.read_text()) if out.exists() else {}
     fitters = _fitters(table, inputs, labels, config, with_tree)
-    for split_name in SPLITS:
-        for seed in range(seeds):
+    for seed in range(seeds):  # seeds outermost: an interrupted run has every split
+        for split_name in SPLITS:
             split = make_split(split_name, labels.pairs, len(table.rxcuis), config, seed)
             tests = task_sets(labels, split.pairs, split.test, seed)
             for model_name, fit in fitters.items():
