@@ -121,6 +121,9 @@ class Settings:
     # the card is info, or warning with interaction_model_warning
     interaction_model_cards: bool = True
     interaction_model_warning: bool = False
+    # The curated sources this site uses, comma-separated ids (ANSM-2020, DDInter-1.0,
+    # DDI-CDS-rules...); empty: all. See cds_service.source_selection.
+    knowledge_sources: str = ""
     # EHR tokens (CDS Hooks 2.0 security): required on hook and feedback calls unless disabled
     # (`ddi-cds serve --no-auth`, loopback only). Issuers: a JSON list of
     # {"iss", "jwks_url" | "jwks_file", "jku_allowed": [...]}, see docs/service.md.

@@ -36,6 +36,7 @@ from cds_service.secret_keys import (
     load_key,
 )
 from cds_service.site_overrides import load_site_overrides
+from cds_service.source_selection import SelectedSources, select_sources
 from cds_service.web.errors import register_error_handlers
 from cds_service.web.open_limits import OpenLimits
 
@@ -55,7 +56,7 @@ class Runtime:
 
     settings: Settings
     index: DrugIndex
-    knowledge: KnowledgeBase
+    knowledge: KnowledgeBase | SelectedSources  # the site's choice of sources
     engine: CdsEngine
     feedback: FeedbackStore
     cache: PredictionCache
@@ -92,7 +93,7 @@ def create_app(
     app.json.sort_keys = False
     data_dir = data_dir_of(settings)
     index = DrugIndex()
-    knowledge = KnowledgeBase()
+    knowledge = select_sources(KnowledgeBase(), settings.knowledge_sources)
     keys = service_keys(settings)
     # What Redis returns is authenticated (cds_service.prediction_cache.RedisMac) with a key of
     # its own or one derived from the pseudonym key, which every replica shares already
