@@ -432,11 +432,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# The model's own command lines (model.train, model.evaluate, model.export), forwarded whole.
+# The models' own command lines (model.train, model.evaluate, model.export and the clinical
+# head's model.clinical.evaluate / export), forwarded whole.
 MODEL_COMMANDS = {
     "train": "train the DDI model on one split",
     "evaluate": "score a trained run's held-out pairs and write its metrics JSON",
     "export-model": "copy a trained run and its metrics into the committed artifact",
+    "evaluate-clinical": "the clinical head against its baselines on every split, one table",
+    "export-clinical": "train the served clinical head and write model/artifact/clinical",
 }
 
 
@@ -445,6 +448,10 @@ def _run_model_command(name: str, argv: Sequence[str]) -> int:
         from model.train import main as command
     elif name == "evaluate":
         from model.evaluate import main as command
+    elif name == "evaluate-clinical":
+        from model.clinical.evaluate import main as command
+    elif name == "export-clinical":
+        from model.clinical.export import main as command
     else:
         from model.export import main as command
     return command(list(argv))

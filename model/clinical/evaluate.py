@@ -124,7 +124,7 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--small", action="store_true", help="the CI setting: a few epochs")
@@ -136,7 +136,8 @@ def main(argv: list[str] | None = None) -> None:
     config = ClinicalConfig.small() if args.small else ClinicalConfig()
     results = run(config, args.seeds, args.out, not args.no_tree, args.drug_table, args.shared)
     print(table(results))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -120,7 +120,7 @@ def export(config: ClinicalConfig, shared: Path, out: Path) -> str:
     return save(artifact, out)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", action="store_true", help="the CI setting: a few epochs")
     parser.add_argument("--out", type=Path, default=PACKAGED)
@@ -129,7 +129,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     config = ClinicalConfig.small() if args.small else ClinicalConfig()
     print(export(config, args.shared, args.out))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
