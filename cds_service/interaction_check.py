@@ -185,16 +185,21 @@ def check_interactions(
         if predictions is not None and checked
         else None
     )
+    # The clinical head only adds cards for pairs no source lists, all asked in one batch;
+    # past the call's deadline it is not asked (a signal, not a check the answer owes)
+    unlisted = [k for k in checked if k not in listed]
+    clinical: dict[PairKey, PredictedInteraction] = {}
+    in_time = not out_of_time and (deadline is None or not deadline.expired())
+    if interaction_model is not None and unlisted and in_time:
+        asked = [(ingredients[checked[k][0]], ingredients[checked[k][1]]) for k in unlisted]
+        found_by_model = interaction_model.card_worthy(asked)
+        clinical = {unlisted[i]: p for i, p in found_by_model.items()}
     pairs: list[InteractingPair] = []
     for key, (rxcui_a, rxcui_b, a_positions) in checked.items():
         found = curated[key]
         prediction = model.pairs.get(key) if model else None
         own_card = bool(prediction and policy and policy.warrants_card(prediction))
-        predicted = (
-            _predicted_interaction(interaction_model, ingredients[rxcui_a], ingredients[rxcui_b])
-            if interaction_model is not None and key not in listed and not out_of_time
-            else None
-        )
+        predicted = clinical.get(key)
         if not found and not own_card and predicted is None:
             continue
         medications_a = tuple(everything[p] for p in a_positions)
@@ -223,15 +228,6 @@ def check_interactions(
     unmapped = tuple(m for m in everything if not m.mapping.is_complete)
     left = LeftUnchecked(tuple(beyond.values()), over_limit, out_of_time)
     return CheckResult(tuple(pairs), unmapped, len(checked), model, left)
-
-
-def _predicted_interaction(
-    model: InteractionPredictionSource, a: Ingredient, b: Ingredient
-) -> PredictedInteraction | None:
-    predicted = model.predicted_interaction(a, b)
-    if predicted is None or predicted.probability_major < model.card_threshold:
-        return None
-    return predicted
 
 
 def _pairs_to_check(

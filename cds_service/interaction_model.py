@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 from threading import Lock
 from typing import Any
@@ -22,6 +23,9 @@ log = logging.getLogger(__name__)
 PACKAGED = Path(__file__).resolve().parent.parent / "model" / "artifact" / "clinical"
 META = "clinical.json"
 CACHE_ENTRIES = 10_000
+# Pairs described in full (mechanism, similar known pairs) per call, the likeliest first: more
+# than the cards show (the rest are listed by name on one card)
+DESCRIBED = 10
 
 
 class InteractionModel:
@@ -48,22 +52,54 @@ class InteractionModel:
     def _loaded(self) -> Any:
         with self._lock:
             if self._predictor is None and not self._failure:
-                from model.clinical.artifact import ClinicalArtifactError
-                from model.clinical.inference import ClinicalPredictor
-
-                try:
-                    self._predictor = ClinicalPredictor.load(self._directory)
-                except ClinicalArtifactError as error:
-                    log.error("interaction model not loaded: %s", error)
+                self._predictor = _shared_predictor(self._directory)
+                if self._predictor is None:
                     self._failure = "the interaction model's artifact could not be read"
             return self._predictor
 
-    @property
-    def card_threshold(self) -> float:
-        return self._card_threshold
+    def warm(self) -> None:
+        """Load the artifact now (a production worker, before its first call) rather than on
+        the first question (about half a second)."""
+        self._loaded()
+
+    def card_worthy(
+        self, pairs: Sequence[tuple[Ingredient, Ingredient]]
+    ) -> dict[int, PredictedInteraction]:
+        """The core's question (`cds_service.predictions.InteractionPredictionSource`): which
+        pairs reach the card threshold, scored in one batch; only those are described."""
+        predictor = self._loaded()
+        if predictor is None:
+            return {}
+        known = [
+            (i, a.rxcui, b.rxcui)
+            for i, (a, b) in enumerate(pairs)
+            if predictor.knows(a.rxcui) and predictor.knows(b.rxcui)
+        ]
+        major = predictor.probabilities_major([(a, b) for _, a, b in known])
+        worthy = sorted(
+            ((p, i) for (i, _, _), p in zip(known, major.tolist(), strict=True)
+             if p >= self._card_threshold),
+            reverse=True,
+        )  # fmt: skip
+        out = {}
+        for rank, (probability, i) in enumerate(worthy):
+            described = self.predicted_interaction(*pairs[i]) if rank < DESCRIBED else None
+            out[i] = described or PredictedInteraction(
+                probability=float("nan"),
+                probability_major=probability,
+                grade="major",
+                mechanism="",
+                similar_known=(),
+                model_version=self._version(),
+            )
+        return out
+
+    def _version(self) -> str:
+        predictor = self._loaded()
+        return str(predictor.version) if predictor is not None else ""
 
     def predicted_interaction(self, a: Ingredient, b: Ingredient) -> PredictedInteraction | None:
-        """The core's view (`cds_service.predictions.InteractionPredictionSource`)."""
+        """The prediction as a value of the core (None when a drug is unknown to the model)."""
         answer, _ = self.predict(a, b)
         if answer is None:
             return None
@@ -102,3 +138,21 @@ class InteractionModel:
             if len(self._answers) > CACHE_ENTRIES:
                 self._answers.popitem(last=False)
         return answer
+
+
+_PREDICTORS: dict[Path, Any] = {}  # one loaded artifact per folder and process: read-only
+_PREDICTORS_LOCK = Lock()
+
+
+def _shared_predictor(directory: Path) -> Any:
+    with _PREDICTORS_LOCK:
+        if directory not in _PREDICTORS:
+            from model.clinical.artifact import ClinicalArtifactError
+            from model.clinical.inference import ClinicalPredictor
+
+            try:
+                _PREDICTORS[directory] = ClinicalPredictor.load(directory)
+            except ClinicalArtifactError as error:
+                log.error("interaction model not loaded: %s", error)
+                return None
+        return _PREDICTORS[directory]

@@ -160,12 +160,9 @@ class PredictedInteraction:
 class InteractionPredictionSource(Protocol):
     """The clinical head as the core sees it (the adapter: `cds_service.interaction_model`)."""
 
-    @property
-    def card_threshold(self) -> float:
-        """P(major) from which a pair no source lists gets a card (precision ≥ 0.8 on
-        validation)."""
-        ...
-
-    def predicted_interaction(self, a: Ingredient, b: Ingredient) -> PredictedInteraction | None:
-        """None when the model cannot describe a drug of the pair."""
+    def card_worthy(
+        self, pairs: Sequence[tuple[Ingredient, Ingredient]]
+    ) -> dict[int, PredictedInteraction]:
+        """The pairs (by position) whose P(major) reaches the card threshold (precision ≥ 0.8
+        on validation); pairs with a drug the model cannot describe are never among them."""
         ...

@@ -121,6 +121,8 @@ def create_app(
         else None
     )
     interactions = InteractionModel.load() if settings.model_enabled else None
+    if interactions is not None and settings.production:
+        interactions.warm()
     engine = CdsEngine(
         MedicationMapper(index),
         knowledge,
