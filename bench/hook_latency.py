@@ -64,11 +64,21 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument(
+        "--no-interaction-model",
+        action="store_true",
+        help="without the clinical head's cards (DDI_CDS_INTERACTION_MODEL_CARDS=false)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as data_dir:
         app = create_app(
-            Settings(auth_disabled=True, data_dir=Path(data_dir), redis_url=args.redis_url)
+            Settings(
+                auth_disabled=True,
+                data_dir=Path(data_dir),
+                redis_url=args.redis_url,
+                interaction_model_cards=not args.no_interaction_model,
+            )
         )
         client = app.test_client()
         with app.app_context():
