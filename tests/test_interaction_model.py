@@ -118,3 +118,12 @@ def test_a_site_can_make_the_predicted_card_a_warning_or_turn_it_off(tmp_path):
     assert card["indicator"] == "warning"
     assert model_cards(client_with(interaction_model_cards=False), [MIFEPRISTONE],
                        [FLUPHENAZINE]) == []  # fmt: skip
+
+
+def test_the_side_effect_model_is_not_shown_as_evidence_for_a_drug_it_never_saw(client):
+    apixaban = "1364430"  # approved 2012: not among the 645 TWOSIDES drugs
+    page = client.get(f"/explain?a={apixaban}&b={IBUPROFEN}", headers={"Accept": "text/html"})
+    text = page.get_data(as_text=True)
+    assert "Not evidence for apixaban:" in text
+    known = client.get(f"/explain?a={WARFARIN}&b={IBUPROFEN}", headers={"Accept": "text/html"})
+    assert "Not evidence for" not in known.get_data(as_text=True)

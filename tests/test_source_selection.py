@@ -20,9 +20,7 @@ def test_only_the_named_sources_are_read():
     everything = {r.source for r in knowledge.interactions_for([WARFARIN], [IBUPROFEN])}
     assert {"DDInter-1.0", "DDI-CDS-rules"} <= everything
     selected = select_sources(knowledge, "DDInter-1.0")
-    assert {r.source for r in selected.interactions_for([WARFARIN], [IBUPROFEN])} == {
-        "DDInter-1.0"
-    }
+    assert {r.source for r in selected.interactions_for([WARFARIN], [IBUPROFEN])} == {"DDInter-1.0"}
     assert selected.version.endswith("+DDInter-1.0")  # the audit trail records the choice
     assert select_sources(knowledge, "") is knowledge
 
