@@ -72,11 +72,14 @@ def left_unchecked_card(left: LeftUnchecked, new_id: Callable[[], str]) -> dict:
         )
         lines.append(f"{left.pairs} ingredient pairs were **not checked**: {why}.")
     lines.append("Check these medications by other means, or in smaller orders.")
+    # Both counts when both apply: the pairs may be the larger gap (the call ran out of time)
+    parts = []
     if left.ingredients:
         count = len(left.ingredients)
-        summary = f"Check incomplete: {count} ingredient{'s' if count > 1 else ''} not checked"
-    else:
-        summary = f"Check incomplete: {left.pairs} pair{'s' if left.pairs > 1 else ''} not checked"
+        parts.append(f"{count} ingredient{'s' if count > 1 else ''}")
+    if left.pairs:
+        parts.append(f"{left.pairs} pair{'s' if left.pairs > 1 else ''}")
+    summary = f"Check incomplete: {' and '.join(parts)} not checked"
     return {
         "uuid": new_id(),
         "summary": clip(summary),
