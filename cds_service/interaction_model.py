@@ -1,8 +1,13 @@
 """Adapter: the clinical head (`model.clinical.inference`) as the service asks it: for two
 ingredients, the predicted interaction (whether, how severe, by what mechanism, the similar known
 pairs it leans on), or why it cannot say. The artifact is read on the first question (about half
-a second), not at start-up; answers are kept per pair in a bounded in-process cache; a pair
-costs about a millisecond to score."""
+a second) or when a production worker warms it, not at start-up.
+
+Each pair's scores (four calibrated probabilities and the mechanism) are cached like the
+side-effect model's: in-process, then Redis, under keys that carry the model's version (a new
+artifact never reads an old one's entries), with the same integrity tag and fallback when Redis
+is down. A card never depends on whether a score was cached: computed scores are used as the
+cache returns them (float16)."""
 
 from __future__ import annotations
 
@@ -14,7 +19,10 @@ from pathlib import Path
 from threading import Lock
 from typing import Any
 
+import numpy as np
+
 from cds_service.medication import Ingredient
+from cds_service.prediction_cache import PredictionCache, as_cached, cache_key
 from cds_service.predictions import PredictedInteraction, SimilarKnownPair
 
 log = logging.getLogger(__name__)
@@ -28,9 +36,14 @@ CACHE_ENTRIES = 10_000
 DESCRIBED = 10
 
 
+SCORES = 6  # columns of ClinicalPredictor.scores (model.clinical.inference)
+MAJOR = 2
+
+
 class InteractionModel:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, cache: PredictionCache | None = None) -> None:
         self._directory = directory
+        self._cache = cache
         meta = json.loads((directory / META).read_text())
         self._card_threshold = float(meta["card_threshold"]["probability_major"])
         self._predictor: Any = None
@@ -41,13 +54,16 @@ class InteractionModel:
         self._lock = Lock()
 
     @classmethod
-    def load(cls, directory: Path | None = None) -> InteractionModel | None:
-        """For the packaged artifact (or `directory`); None, logged, when there is none."""
+    def load(
+        cls, directory: Path | None = None, cache: PredictionCache | None = None
+    ) -> InteractionModel | None:
+        """For the packaged artifact (or `directory`); None, logged, when there is none.
+        `cache`: where scores are kept (None: computed every time)."""
         where = directory or PACKAGED
         if not (where / META).exists():
             log.warning("interaction model not available: no %s in %s", META, where)
             return None
-        return cls(where)
+        return cls(where, cache)
 
     def _loaded(self) -> Any:
         with self._lock:
@@ -75,9 +91,9 @@ class InteractionModel:
             for i, (a, b) in enumerate(pairs)
             if predictor.knows(a.rxcui) and predictor.knows(b.rxcui)
         ]
-        major = predictor.probabilities_major([(a, b) for _, a, b in known])
+        scores = self._scores(predictor, [(a, b) for _, a, b in known])
         worthy = sorted(
-            ((p, i) for (i, _, _), p in zip(known, major.tolist(), strict=True)
+            ((p, i) for (i, _, _), p in zip(known, scores[:, MAJOR].tolist(), strict=True)
              if p >= self._card_threshold),
             reverse=True,
         )  # fmt: skip
@@ -132,12 +148,33 @@ class InteractionModel:
                 "transporter in the drug index, so the interaction model cannot describe it",
             )
         else:
-            answer = (predictor.predict(a.rxcui, b.rxcui).as_json(), "")
+            (scores,) = self._scores(predictor, [(a.rxcui, b.rxcui)])
+            answer = (predictor.describe(a.rxcui, b.rxcui, scores).as_json(), "")
         with self._lock:
             self._answers[key] = answer
             if len(self._answers) > CACHE_ENTRIES:
                 self._answers.popitem(last=False)
         return answer
+
+
+    def _scores(self, predictor: Any, pairs: list[tuple[str, str]]) -> np.ndarray:
+        """(N, SCORES): from the cache where it has them, the rest computed in one batch and
+        cached; every row as the cache gives it back."""
+        if not pairs:
+            return np.zeros((0, SCORES), dtype=np.float32)
+        keys = [cache_key(predictor.version, a, b) for a, b in pairs]
+        found = {}
+        if self._cache is not None:
+            found = {k: v for k, v in self._cache.get_many(keys).items() if v.shape == (SCORES,)}
+        missing = list(dict.fromkeys(k for k in keys if k not in found))
+        if missing:
+            by_key = dict(zip(keys, pairs, strict=True))
+            computed = predictor.scores([by_key[k] for k in missing])
+            fresh = dict(zip(missing, computed, strict=True))
+            if self._cache is not None:
+                self._cache.put_many(fresh)
+            found.update({k: as_cached(v) for k, v in fresh.items()})
+        return np.stack([found[k] for k in keys])
 
 
 _PREDICTORS: dict[Path, Any] = {}  # one loaded artifact per folder and process: read-only

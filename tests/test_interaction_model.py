@@ -5,7 +5,11 @@ for drugs neither model can describe."""
 from __future__ import annotations
 
 import pytest
+import redis
 
+from cds_service.interaction_model import InteractionModel
+from cds_service.medication import Ingredient
+from cds_service.prediction_cache import PredictionCache, cache_key
 from model.clinical.artifact import PACKAGED, load
 
 WARFARIN, IBUPROFEN, PHENELZINE, SUMATRIPTAN = "11289", "5640", "8123", "37418"
@@ -127,3 +131,50 @@ def test_the_side_effect_model_is_not_shown_as_evidence_for_a_drug_it_never_saw(
     assert "Not evidence for apixaban:" in text
     known = client.get(f"/explain?a={WARFARIN}&b={IBUPROFEN}", headers={"Accept": "text/html"})
     assert "Not evidence for" not in known.get_data(as_text=True)
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+CACHE_KEY = bytes(range(32))
+
+
+def _ingredient(rxcui: str, name: str) -> Ingredient:
+    return Ingredient(rxcui=rxcui, name=name)
+
+
+def test_scores_are_cached_in_redis_under_the_model_version_and_read_back_by_another_worker():
+    simvastatin, clarithromycin = (
+        _ingredient("36567", "simvastatin"),
+        _ingredient("21212", "clarithromycin"),
+    )
+    version = load(PACKAGED).version
+    key = cache_key(version, "36567", "21212")
+    assert key.startswith("ddi-cds:pair:clinical-")  # the version is in the key
+    redis.Redis.from_url(REDIS_URL).delete(key)
+
+    first_cache = PredictionCache(REDIS_URL, key=CACHE_KEY)
+    first = InteractionModel.load(cache=first_cache).predicted_interaction(
+        simvastatin, clarithromycin
+    )
+    assert first_cache.state().misses == 1 and redis.Redis.from_url(REDIS_URL).exists(key)
+
+    # Another worker: nothing in its own memory, the score comes from Redis
+    second_cache = PredictionCache(REDIS_URL, key=CACHE_KEY)
+    second = InteractionModel.load(cache=second_cache).predicted_interaction(
+        clarithromycin, simvastatin
+    )
+    assert second_cache.state().hits_redis == 1 and second_cache.state().misses == 0
+    assert second.probability_major == first.probability_major > 0.5
+    assert second.mechanism == first.mechanism
+    # the same known pairs, each named in the order the question named its drugs
+    assert [{k.a, k.b} for k in second.similar_known] == [{k.a, k.b} for k in first.similar_known]
+
+
+def test_with_redis_down_the_scores_are_computed_and_the_card_is_the_same():
+    pairs = [(_ingredient("36567", "simvastatin"), _ingredient("21212", "clarithromycin"))]
+    down = PredictionCache("redis://127.0.0.1:1/0", key=CACHE_KEY)
+    up = PredictionCache(REDIS_URL, key=CACHE_KEY)
+    without = InteractionModel.load(cache=down).card_worthy(pairs)
+    with_redis = InteractionModel.load(cache=up).card_worthy(pairs)
+    assert down.state().redis == "down"
+    assert without.keys() == with_redis.keys() == {0}
+    assert without[0].probability_major == with_redis[0].probability_major

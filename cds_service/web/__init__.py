@@ -120,7 +120,8 @@ def create_app(
         if settings.suppress_repeat_cards and settings.redis_url
         else None
     )
-    interactions = InteractionModel.load() if settings.model_enabled else None
+    # One cache for both models: their keys carry different versions, their values sizes
+    interactions = InteractionModel.load(cache=cache) if settings.model_enabled else None
     if interactions is not None and settings.production:
         interactions.warm()
     engine = CdsEngine(

@@ -15,7 +15,9 @@ from model.clinical.config import NetworkConfig
 from model.clinical.neighbours import QUESTIONS, NeighbourVotes
 from model.clinical.network import ClinicalNetwork
 
-GRADE_NAMES = {3: "major", 2: "moderate", 1: "minor"}
+# Columns of `ClinicalPredictor.scores`: the four calibrated outputs, then the mechanism
+MAJOR, MECHANISM = 2, 4
+SCORES = 6
 
 
 @dataclass(frozen=True)
@@ -110,55 +112,53 @@ class ClinicalPredictor:
 
     def predict(self, rxcui_a: str, rxcui_b: str) -> PredictedInteraction:
         """For two ingredients the model knows (`knows`); KeyError otherwise."""
-        a, b = self.rows[rxcui_a], self.rows[rxcui_b]
-        pair = np.array([[a, b]], dtype=np.int64)
-        votes = self.votes(pair) if self.use_votes else np.zeros((1, 0), np.float32)
-        with torch.no_grad():
-            index_a, index_b = torch.tensor([a]), torch.tensor([b])
-            grade_logits, mechanism_logits = self.network(
-                [x[index_a] for x in self.blocks],
-                self.has[index_a],
-                [x[index_b] for x in self.blocks],
-                self.has[index_b],
-                torch.from_numpy(votes),
-            )
-        p = [self._calibrated(k, float(grade_logits[0, k])) for k in range(4)]
-        mechanism = torch.softmax(mechanism_logits[0], dim=0)
-        kind = int(mechanism.argmax())
-        return PredictedInteraction(
-            probability=p[0],
-            probability_major=p[2],
-            grade=_likeliest_grade(p),
-            mechanism=_sentence(self.artifact.meta["mechanisms"][kind]),
-            mechanism_probability=float(mechanism[kind]),
-            similar_known=tuple(self._similar(a, b)),
-            model_version=self.version,
-        )
+        return self.describe(rxcui_a, rxcui_b, self.scores([(rxcui_a, rxcui_b)])[0])
 
-    def probabilities_major(self, pairs: list[tuple[str, str]]) -> np.ndarray:
-        """Calibrated P(major or worse) of many pairs of known ingredients at once (drugs are
-        encoded once per process: a thousand pairs take milliseconds)."""
+    def scores(self, pairs: list[tuple[str, str]]) -> np.ndarray:
+        """(N, SCORES) for many pairs of known ingredients at once: the calibrated P(listed),
+        P(moderate or worse), P(major or worse), P(major among interacting), the likeliest
+        mechanism's index and its probability. Drugs are encoded once per process, so a
+        thousand pairs take milliseconds; the network is symmetric in its two drugs."""
         if not pairs:
-            return np.zeros(0, dtype=np.float32)
+            return np.zeros((0, SCORES), dtype=np.float32)
         rows = np.array([[self.rows[a], self.rows[b]] for a, b in pairs], dtype=np.int64)
         votes = self.votes(rows) if self.use_votes else np.zeros((len(rows), 0), np.float32)
         with torch.no_grad():
             if self._embeddings is None:
                 self._embeddings = self.network.encoder(self.blocks, self.has)
             index = torch.from_numpy(rows)
-            grade_logits, _ = self.network.pair_logits(
+            grade_logits, mechanism_logits = self.network.pair_logits(
                 self._embeddings[index[:, 0]],
                 self._embeddings[index[:, 1]],
                 torch.from_numpy(votes),
             )
-        fit = self.calibration[2]
-        z = np.clip(grade_logits[:, 2].numpy() * fit["slope"] + fit["intercept"], -40, 40)
-        return 1.0 / (1.0 + np.exp(-z))
+            mechanism = torch.softmax(mechanism_logits, dim=1).max(dim=1)
+        out = np.empty((len(rows), SCORES), dtype=np.float32)
+        for k, fit in enumerate(self.calibration):
+            z = np.clip(grade_logits[:, k].numpy() * fit["slope"] + fit["intercept"], -40, 40)
+            out[:, k] = 1.0 / (1.0 + np.exp(-z))
+        out[:, MECHANISM] = mechanism.indices.numpy()
+        out[:, MECHANISM + 1] = mechanism.values.numpy()
+        return out
 
-    def _calibrated(self, output: int, logit: float) -> float:
-        fit = self.calibration[output]
-        z = float(np.clip(logit * fit["slope"] + fit["intercept"], -40, 40))
-        return 1.0 / (1.0 + np.exp(-z))
+    def probabilities_major(self, pairs: list[tuple[str, str]]) -> np.ndarray:
+        """Calibrated P(major or worse) of many pairs (`scores`)."""
+        return self.scores(pairs)[:, MAJOR]
+
+    def describe(self, rxcui_a: str, rxcui_b: str, scores: np.ndarray) -> PredictedInteraction:
+        """The prediction from the pair's `scores` row (computed now, or as a cache kept them),
+        with the known pairs it leans on."""
+        p = [float(v) for v in scores[:MECHANISM]]
+        kind = round(float(scores[MECHANISM]))
+        return PredictedInteraction(
+            probability=p[0],
+            probability_major=p[MAJOR],
+            grade=_likeliest_grade(p),
+            mechanism=_sentence(self.artifact.meta["mechanisms"][kind]),
+            mechanism_probability=float(scores[MECHANISM + 1]),
+            similar_known=tuple(self._similar(self.rows[rxcui_a], self.rows[rxcui_b])),
+            model_version=self.version,
+        )
 
     def _similar(self, a: int, b: int) -> list[SimilarKnown]:
         table = self.artifact.table
