@@ -39,7 +39,8 @@ def main() -> None:
     threshold = Settings().prediction_card_threshold
     crossed = ((p_before >= threshold) != (p_after >= threshold)).sum()
     print(
-        f"{len(pairs)} pairs × {p_before.shape[1]} side effects ({before.version} → {after.version})"
+        f"{len(pairs)} pairs × {p_before.shape[1]} side effects "
+        f"({before.version} → {after.version})"
     )
     print(
         f"|Δp| max {difference.max():.5f}, mean {difference.mean():.6f}, p99.9 "

@@ -10,6 +10,7 @@ different information. Prints one AUROC line per (split, combination).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +33,9 @@ def _ranks(values: np.ndarray) -> np.ndarray:
 
 
 def blended(first: dict, second: dict, weight: float) -> dict:
-    def scorer(name: str):
-        return lambda pairs: weight * _ranks(first[name](pairs)) + (1 - weight) * _ranks(
-            second[name](pairs)
+    def scorer(name: str) -> Callable[[np.ndarray], np.ndarray]:
+        return lambda pairs: (
+            weight * _ranks(first[name](pairs)) + (1 - weight) * _ranks(second[name](pairs))
         )
 
     return {name: scorer(name) for name in first}
@@ -45,7 +46,7 @@ def main() -> None:
     parser.add_argument("--splits", nargs="+", default=["one-new", "two-new"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-tree", action="store_true")
-    parser.add_argument("--drug-table", type=Path, default=Path("/tmp/clinical-drugs.npz"))
+    parser.add_argument("--drug-table", type=Path, default=ROOT / "runs" / "clinical-drugs.npz")
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
     args = parser.parse_args()
     config = ClinicalConfig()

@@ -440,6 +440,7 @@ MODEL_COMMANDS = {
     "export-model": "copy a trained run and its metrics into the committed artifact",
     "evaluate-clinical": "the clinical head against its baselines on every split, one table",
     "export-clinical": "train the served clinical head and write model/artifact/clinical",
+    "build-drug-alone": "each training drug's side-effect rates with any partner (de-confounding)",
 }
 
 
@@ -452,6 +453,8 @@ def _run_model_command(name: str, argv: Sequence[str]) -> int:
         from model.clinical.evaluate import main as command
     elif name == "export-clinical":
         from model.clinical.export import main as command
+    elif name == "build-drug-alone":
+        from model.drug_alone import main as command
     else:
         from model.export import main as command
     return command(list(argv))

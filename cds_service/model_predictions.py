@@ -38,6 +38,7 @@ from cds_service.predictions import (
     PredictionPolicy,
     pair_key,
 )
+from model.drug_alone import MIN_EXCESS
 from model.features import StructureError
 from model.inference import Predictor
 
@@ -63,6 +64,15 @@ def _published_accuracy(metrics: dict) -> dict:
                 k: round(macro[k], 3) for k in ("auroc", "aupr") if k in macro
             }
     return out
+
+
+def _explained_by(effect: int, explained: np.ndarray | None, names: tuple[str, str]) -> str | None:
+    """Which drug explains the effect alone ("unknown" for a drug outside training), or None
+    when the pair scores above both drugs' own rates: an interaction signal."""
+    if explained is None:
+        return "unknown: a drug outside the model's training"
+    alone = [name for name, row in zip(names, explained, strict=True) if row[effect]]
+    return " and ".join(alone) or None
 
 
 def load_predictor(artifact_dir: Path | None = None) -> Predictor:
@@ -147,8 +157,13 @@ class ModelPredictions:
         if side_effect is not None and side_effect not in effects:
             raise LookupError(f"no side effect {side_effect[:80]!r} in the model's vocabulary")
         index = effects.index(side_effect) if side_effect else None
-        if index is None:  # the most serious, likeliest effect the policy would name
-            shown = self.policy.select(self._effects(probabilities, range(len(effects))))
+        explained = self._explained_alone(probabilities, (key_a, key_b))
+        if index is None:  # the most serious, likeliest effect the policy would name, one
+            # neither drug explains alone where there is one
+            signal = range(len(effects)) if explained is None else np.flatnonzero(~explained.any(0))
+            shown = self.policy.select(self._effects(probabilities, signal)) or self.policy.select(
+                self._effects(probabilities, range(len(effects)))
+            )
             index = effects.index(shown[0].name) if shown else int(np.argmax(probabilities))
         why = self.predictor.explain((key_a, key_b), index, genes=10, effects=10)
         metrics = self.predictor.artifact.metrics or {}
@@ -168,8 +183,10 @@ class ModelPredictions:
             ],
             # What a clinician looks for first: life-threatening before serious, then the
             # likelier (warfarin + ibuprofen: a bleed before neuropathy or cellulitis)
+            # Each marked when one drug explains it alone (model.drug_alone): never a signal
             "seriousSideEffects": [
-                {"name": effects[i], "tier": tiers[i], "probability": float(probabilities[i])}
+                {"name": effects[i], "tier": tiers[i], "probability": float(probabilities[i]),
+                 "explainedBy": _explained_by(i, explained, (drug_a.name, drug_b.name))}
                 for i in sorted(
                     (i for i in range(len(effects)) if tiers[i] in SERIOUS_TIERS),
                     key=lambda i: (TIER_ORDER[tiers[i]], -probabilities[i]),
@@ -288,7 +305,12 @@ class ModelPredictions:
         """Genes are worked out (by `deadline`) only for a pair a card will show: beside curated
         evidence, or on a card of its own. Any other costs a gradient, milliseconds a pair, for
         nothing."""
-        candidates = np.flatnonzero(self._candidate & (probabilities >= self._floor))
+        explained = self._explained_alone(probabilities, model_keys)
+        if explained is None:  # a drug outside training: no signal can be told an interaction
+            return None
+        candidates = np.flatnonzero(
+            self._candidate & (probabilities >= self._floor) & ~explained.any(axis=0)
+        )
         effects = self.policy.select(self._effects(probabilities, candidates))
         if not effects:
             return None
@@ -301,6 +323,17 @@ class ModelPredictions:
             return unexplained
         genes, from_record = explanation
         return PairPrediction(self.version, effects, drugs[0], drugs[1], genes, from_record)
+
+    def _explained_alone(
+        self, probabilities: np.ndarray, model_keys: tuple[str, str]
+    ) -> np.ndarray | None:
+        """(2, side effects): where the pair scores less than `MIN_EXCESS` above what each drug
+        scores with any partner (model.drug_alone), that drug explains the effect alone; None
+        when either drug is outside training."""
+        rates = [self.predictor.alone_rates(key) for key in model_keys]
+        if rates[0] is None or rates[1] is None:
+            return None
+        return np.stack([probabilities - r < MIN_EXCESS for r in rates])
 
     def _effects(self, probabilities: np.ndarray, indices: Iterable[int]) -> list[PredictedEffect]:
         names, tiers, rules = (

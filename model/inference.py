@@ -26,7 +26,8 @@ import numpy as np
 import torch
 from rdkit import Chem
 
-from model.artifact import RECORD_NONE, Artifact, load_artifact
+from model import drug_alone
+from model.artifact import PACKAGED, RECORD_NONE, Artifact, load_artifact
 from model.calibration import PlattCalibration
 from model.features import DescriptorScaler, StructureError, featurise
 from model.network import DDIModel
@@ -139,6 +140,22 @@ class Predictor:
             self._by_structure[_canonical(drug["smiles"])] = drug["stitch_id"]
         self._cache: OrderedDict[str, DrugState] = OrderedDict()
         self._lock = threading.Lock()
+        # Each training drug's rates with any partner (model.drug_alone); None: not built
+        self._alone = drug_alone.load(Path(artifact_dir or PACKAGED), self.version)
+        self._alone_row = {d["stitch_id"]: i for i, d in enumerate(self.artifact.drugs)}
+
+    def alone_rates(self, drug: str) -> np.ndarray | None:
+        """What a training drug (STITCH id, or a SMILES of one) is reported with whatever its
+        partner, per side effect; None for a drug outside training (or no drug_alone file):
+        what such a drug brings alone cannot be told apart from an interaction."""
+        if self._alone is None:
+            return None
+        try:
+            stitch_id = drug if drug in self._known else self._by_structure.get(_canonical(drug))
+        except StructureError:
+            return None
+        row = self._alone_row.get(stitch_id) if stitch_id else None
+        return None if row is None else self._alone[row]
 
     def knows(self, drug: str) -> bool:
         return drug in self._known

@@ -134,22 +134,34 @@ def test_the_side_effect_model_is_not_shown_as_evidence_for_a_drug_it_never_saw(
 
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-CACHE_KEY = bytes(range(32))
+CACHE_KEY = bytes(range(32))  # not the apps' key: what these tests write is removed after them
+SIMVASTATIN_CLARITHROMYCIN = ("36567", "21212")
+
+
+@pytest.fixture
+def clean_redis():
+    """The pair's entry removed before and after: the shared Redis keeps no value under a MAC
+    key other tests' apps would reject."""
+    client = redis.Redis.from_url(REDIS_URL)
+    key = cache_key(load(PACKAGED).version, *SIMVASTATIN_CLARITHROMYCIN)
+    client.delete(key)
+    yield key
+    client.delete(key)
 
 
 def _ingredient(rxcui: str, name: str) -> Ingredient:
     return Ingredient(rxcui=rxcui, name=name)
 
 
-def test_scores_are_cached_in_redis_under_the_model_version_and_read_back_by_another_worker():
+def test_scores_are_cached_in_redis_under_the_model_version_and_read_back_by_another_worker(
+    clean_redis,
+):
     simvastatin, clarithromycin = (
         _ingredient("36567", "simvastatin"),
         _ingredient("21212", "clarithromycin"),
     )
-    version = load(PACKAGED).version
-    key = cache_key(version, "36567", "21212")
+    key = clean_redis
     assert key.startswith("ddi-cds:pair:clinical-")  # the version is in the key
-    redis.Redis.from_url(REDIS_URL).delete(key)
 
     first_cache = PredictionCache(REDIS_URL, key=CACHE_KEY)
     first = InteractionModel.load(cache=first_cache).predicted_interaction(
@@ -169,7 +181,7 @@ def test_scores_are_cached_in_redis_under_the_model_version_and_read_back_by_ano
     assert [{k.a, k.b} for k in second.similar_known] == [{k.a, k.b} for k in first.similar_known]
 
 
-def test_with_redis_down_the_scores_are_computed_and_the_card_is_the_same():
+def test_with_redis_down_the_scores_are_computed_and_the_card_is_the_same(clean_redis):
     pairs = [(_ingredient("36567", "simvastatin"), _ingredient("21212", "clarithromycin"))]
     down = PredictionCache("redis://127.0.0.1:1/0", key=CACHE_KEY)
     up = PredictionCache(REDIS_URL, key=CACHE_KEY)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from model import drug_alone
 from model.artifact import PACKAGED, ArtifactError, load_artifact
 from model.calibration import PlattCalibration
 from model.config import PairConfig, ProfileConfig, TrainConfig
@@ -300,3 +301,19 @@ def test_explain_names_genes_and_the_top_side_effects(predictor):
     probabilities = [p for _, _, p in why.top_side_effects]
     assert probabilities == sorted(probabilities, reverse=True)
     assert why.probability == pytest.approx(predictor.predict([pair])[0, k], abs=1e-6)
+
+
+def test_the_drug_alone_rates_are_built_for_the_committed_model(predictor):
+    """A retrained or re-stored model needs `ddi-cds build-drug-alone` again; without it no
+    side-effect signal could be told from what one drug brings alone."""
+    assert drug_alone.load(PACKAGED, predictor.version) is not None
+    metformin = predictor.alone_rates("CID000004091")
+    assert metformin is not None and metformin.shape == (963,)
+    assert predictor.alone_rates("CC(C)Cc1ccc(cc1)C(C)C(=O)NO") is None  # never trained on
+
+
+def test_drug_alone_rates_of_another_model_are_refused(tmp_path, caplog):
+    drug_alone.save(tmp_path, np.zeros((2, 3), np.float32), "deside-000000000000")
+    assert drug_alone.load(tmp_path, "deside-000000000001") is None
+    assert "build-drug-alone" in caplog.text
+    assert drug_alone.load(tmp_path, "deside-000000000000").shape == (2, 3)

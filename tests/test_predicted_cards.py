@@ -18,7 +18,8 @@ from cds_service.services import service_by_id
 from cds_service.web import create_app
 from tests.conftest import order_sign_by_codes
 
-WARFARIN, IBUPROFEN, ADALIMUMAB = "11289", "5640", "327361"
+WARFARIN, IBUPROFEN, ASPIRIN, ADALIMUMAB = "11289", "5640", "1191", "327361"
+METFORMIN, ERYTHROMYCIN = "6809", "4053"
 AMOXICILLIN, AZITHROMYCIN = "723", "18631"
 
 
@@ -31,18 +32,31 @@ def sign(client, drafts: list[str], current: list[str]) -> list[dict]:
 
 
 def test_a_curated_card_carries_one_model_line_when_it_agrees_in_kind(client):
-    """Warfarin + ibuprofen: the curated harm is bleeding and the model's strongest serious
-    signal is a bleed: one line says so; genes and training-drug matches stay on the
-    explanation page."""
-    (card,) = sign(client, [WARFARIN], [IBUPROFEN])
+    """Warfarin + aspirin: the curated harm is bleeding and the model's strongest serious signal
+    that neither drug brings alone is a gastrointestinal bleed: one line says so; genes and
+    training-drug matches stay on the explanation page."""
+    (card,) = sign(client, [WARFARIN], [ASPIRIN])
     detail = card["detail"]
     (line,) = [x for x in detail.split("\n") if x.startswith("**Model signal:**")]
-    assert line.startswith("**Model signal:** Bleeding (") and "same kind of harm" in line
+    assert line.startswith("**Model signal:** gastrointestinal bleed (")
+    assert "same kind of harm" in line
     assert detail.index("**What to do:**") < detail.index(line) < detail.index("**Sources:**")
     for explanation_only in ("Genes driving", "training drug", "probability", "CID0"):
         assert explanation_only not in detail
-    assert card["indicator"] == "warning"  # the curated indicator: the model never raises it
+    assert card["indicator"] == "critical"  # the curated grade's: the model never sets it
+
+
+def test_a_side_effect_one_drug_brings_alone_is_no_model_signal(client):
+    """Warfarin + ibuprofen: the model scores bleeding for the pair no higher than for warfarin
+    with any partner (model.drug_alone), so it is not shown as an interaction signal; the
+    curated warning is unchanged."""
+    (card,) = sign(client, [WARFARIN], [IBUPROFEN])
+    assert "Model signal" not in card["detail"]
+    assert card["indicator"] == "warning"
     assert card["source"]["label"].startswith("DDI CDS reviewed rules")  # the US advice leads
+    explained = client.get(f"/explain?a={WARFARIN}&b={IBUPROFEN}&format=json").json
+    bleeding = next(e for e in explained["seriousSideEffects"] if e["name"] == "Bleeding")
+    assert bleeding["explainedBy"] == "warfarin and ibuprofen"
 
 
 def test_a_model_signal_of_another_kind_stays_off_the_card(client):
@@ -75,7 +89,10 @@ def test_model_only_cards_are_off_by_default(client):
 
 
 def test_a_pair_only_the_model_flags_gets_its_own_labelled_info_card(own_cards_client):
-    cards = sign(own_cards_client, [AMOXICILLIN], [AZITHROMYCIN])
+    # Metformin + erythromycin: rhabdomyolysis 96%, above what either drug is reported with
+    # alone; no source lists the pair. (Amoxicillin + azithromycin no longer makes a card:
+    # its signals are what amoxicillin is reported with whatever its partner.)
+    cards = sign(own_cards_client, [METFORMIN], [ERYTHROMYCIN])
     (card,) = cards
     assert card["source"]["label"].startswith(MODEL_LABEL)
     assert card["indicator"] == "info" and "model predicts" in card["summary"]
@@ -92,8 +109,8 @@ def test_raising_the_card_bar_removes_model_only_cards_but_keeps_curated_context
         prediction_own_cards=True,
     )
     client = create_app(strict).test_client()
-    assert sign(client, [AMOXICILLIN], [AZITHROMYCIN]) == []
-    (card,) = sign(client, [WARFARIN], [IBUPROFEN])
+    assert sign(client, [METFORMIN], [ERYTHROMYCIN]) == []
+    (card,) = sign(client, [WARFARIN], [ASPIRIN])
     assert "**Model signal:**" in card["detail"]
 
 
@@ -167,6 +184,7 @@ def test_only_a_card_worthy_effect_earns_a_model_only_card():
 
 def test_model_only_cards_beyond_the_limit_share_one_summary_card(own_cards_client):
     current = ["6809", "29046", "17767", "83367", "6918", "4603", "10582", "5487", "25480"]
+    current += [AMOXICILLIN, ERYTHROMYCIN]  # more model-only pairs than the 3 cards shown
     cards = sign(own_cards_client, ["21212", "10689"], current)  # clarithromycin, tramadol
     own = [c for c in cards if "model predicts" in c["summary"]]
     (more,) = [c for c in cards if c["summary"].startswith("The prediction model flags")]
@@ -179,7 +197,7 @@ def test_model_only_cards_beyond_the_limit_share_one_summary_card(own_cards_clie
 
 
 def test_a_card_has_one_link_its_explanation(client):
-    (card,) = sign(client, [WARFARIN], [IBUPROFEN])
+    (card,) = sign(client, [WARFARIN], [ASPIRIN])
     (link,) = card["links"]
     assert link["type"] == "absolute" and link["label"].startswith("Full evidence and sources")
     assert link["url"].startswith("http://localhost/explain?")
@@ -187,8 +205,8 @@ def test_a_card_has_one_link_its_explanation(client):
     assert explained.status_code == 200
     body = explained.json
     assert body["modelVersion"] == load_predictor().version
-    assert [d["rxcui"] for d in body["drugs"]] == [WARFARIN, IBUPROFEN]
-    assert body["sideEffect"]["name"] == "Bleeding"  # the effect the card names first
+    assert [d["rxcui"] for d in body["drugs"]] == [WARFARIN, ASPIRIN]
+    assert body["sideEffect"]["name"] == "gastrointestinal bleed"  # the card names it first
     assert len(body["genes"]) == 10 and all(g["symbol"] for g in body["genes"])
     assert body["accuracy"]["random/test"]["auroc"] > 0.85
     assert "not an established interaction" in body["caution"]
