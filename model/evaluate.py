@@ -171,6 +171,11 @@ def evaluate_run(run_dir: Path, data_dir: Path, prepared: Prepared | None = None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(argv) if argv is not None else sys.argv[1:]
+    if "--all" in argv:  # both heads' figures in one table (model.summary)
+        from model.summary import main as summary
+
+        return summary(argv)
     parser = argparse.ArgumentParser(prog="ddi-cds evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("--run-dir", type=Path, default=Path("runs/random"))
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))

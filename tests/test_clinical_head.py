@@ -121,3 +121,30 @@ def test_the_network_is_order_free_and_has_no_drug_identity():
     twin, _ = network([d[[2]] for d in same], has[[2]], *rows([1]), votes)
     assert torch.allclose(twin, ab)
     assert not any("embedding" in name.lower() for name, _ in network.named_modules())
+
+
+def test_one_table_holds_both_heads_every_split_and_the_baselines():
+    from model.summary import rows, table
+
+    side_effect = {
+        "random": {"partitions": {"test": {"macro": {"auroc": 0.888}}}},
+        "unseen": {"partitions": {"test_one_unseen": {"macro": {"auroc": 0.651}},
+                                  "test_both_unseen": {"macro": {"auroc": 0.5}}}},
+    }  # fmt: skip
+    baselines = {"unseen/test_both": {"count baseline": {"auroc": 0.61}}}
+    clinical = {
+        "two-new/0/network": {"major vs none": 0.85, "grading": 0.79},
+        "two-new/1/network": {"major vs none": 0.87, "grading": 0.81},
+        "two-new/0/tree": {"major vs none": 0.86, "grading": float("nan")},
+    }
+    summary = rows(side_effect, baselines, clinical)
+    keyed = {(r["split"], r["head"], r["model"]): r for r in summary}
+    assert keyed[("random", "side effects", "network")]["side effects (macro)"] == "0.888"
+    assert keyed[("two-new", "side effects", "count baseline")]["side effects (macro)"] == "0.610"
+    network = keyed[("two-new", "clinical", "network")]
+    assert network["seeds"] == 2 and network["major vs none"] == "0.860 ± 0.010"
+    assert keyed[("two-new", "clinical", "tree")]["grading"] == ""
+    printed = table(summary)
+    assert (
+        printed.count("\n") == len(summary) + 1 and "| two-new | clinical | tree | 1 |" in printed
+    )
