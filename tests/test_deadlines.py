@@ -22,7 +22,7 @@ from model.artifact import PACKAGED
 from tests.conftest import order_sign_by_codes
 from tests.fhir_standin import Fault, FhirStandIn
 
-WARFARIN, IBUPROFEN = "11289", "5640"
+WARFARIN, ASPIRIN = "11289", "1191"
 
 
 class FakeClock:
@@ -69,24 +69,25 @@ def sign(client, drafts: list[str], current: list[str]) -> tuple[int, list[dict]
 def test_a_model_with_no_time_left_leaves_the_curated_card_and_says_what_it_did_not_score(
     tmp_path,
 ):
-    status, cards = sign(model_app(tmp_path, model_budget_s=0.0), [WARFARIN], [IBUPROFEN])
+    status, cards = sign(model_app(tmp_path, model_budget_s=0.0), [WARFARIN], [ASPIRIN])
 
     assert status == 200
     curated, incomplete = cards
-    assert curated["summary"].startswith("Warfarin + ibuprofen")
-    assert curated["indicator"] == "warning"
+    assert curated["summary"].startswith("Warfarin + aspirin")
+    assert curated["indicator"] == "critical"
     assert "**Model signal:**" not in curated["detail"]
     assert (
         incomplete["summary"]
         == "Check incomplete: 1 pair not scored by the prediction model in time"
     )
     assert incomplete["indicator"] == "info"
-    assert "- warfarin + ibuprofen" in incomplete["detail"]
+    assert "- warfarin + aspirin" in incomplete["detail"]
     assert "**were** checked against the curated sources" in incomplete["detail"]
 
 
 def test_the_same_call_with_time_scores_the_pair(tmp_path):
-    status, cards = sign(model_app(tmp_path), [WARFARIN], [IBUPROFEN])
+    # warfarin + aspirin: a gastrointestinal bleed neither drug explains alone (model.drug_alone)
+    status, cards = sign(model_app(tmp_path), [WARFARIN], [ASPIRIN])
 
     assert status == 200
     (card,) = cards
@@ -127,12 +128,12 @@ def test_a_call_that_queued_past_its_deadline_still_answers_its_curated_card(tmp
     client = model_app(tmp_path)
     response = client.post(
         "/cds-services/ddi-order-sign",
-        json=order_sign_by_codes([WARFARIN], [IBUPROFEN]),
+        json=order_sign_by_codes([WARFARIN], [ASPIRIN]),
         headers={"X-Request-Start": f"t={time.time() - 5:.3f}"},  # 5 s in a proxy's queue
     )
     assert response.status_code == 200
     curated, incomplete = response.json["cards"]
-    assert curated["summary"].startswith("Warfarin + ibuprofen")
+    assert curated["summary"].startswith("Warfarin + aspirin")
     assert "not scored by the prediction model in time" in incomplete["summary"]
 
 
