@@ -32,15 +32,16 @@ from tests.conftest import hook_request, medication_request
 REDIS_URL = "redis://127.0.0.1:6379/0"
 KEY = bytes(range(32))  # the MAC key of the caches built here (create_app derives its own)
 CLOSED_PORT_URL = "redis://127.0.0.1:1/0"
-WARFARIN, IBUPROFEN = "11289", "5640"
+WARFARIN, ASPIRIN = "11289", "1191"
 
 
-def warfarin_with_ibuprofen() -> dict:
-    """An order-sign call: a warfarin draft, ibuprofen among the current medications."""
+def warfarin_with_aspirin() -> dict:
+    """An order-sign call: a warfarin draft, aspirin among the current medications (a curated
+    card that carries the model's line: a gastrointestinal bleed neither drug explains alone)."""
     return hook_request(
         "order-sign",
         [medication_request(WARFARIN, rid="w")],
-        current=[medication_request(IBUPROFEN, rid="i", status="active")],
+        current=[medication_request(ASPIRIN, rid="i", status="active")],
     )
 
 
@@ -148,7 +149,7 @@ def test_redis_stopped_mid_test_and_the_hook_still_answers(tmp_path, own_redis):
     client = create_app(
         Settings(auth_disabled=True, data_dir=tmp_path, redis_url=url)
     ).test_client()
-    body = warfarin_with_ibuprofen()
+    body = warfarin_with_aspirin()
     first = client.post("/cds-services/ddi-order-sign", json=body)
     assert first.status_code == 200
     assert client.get("/readyz").json["redis"] == {"state": "up"}
@@ -202,7 +203,7 @@ def test_the_hook_answers_while_redis_hangs(tmp_path, silent_redis):
     client = create_app(
         Settings(auth_disabled=True, data_dir=tmp_path, redis_url=silent_redis)
     ).test_client()
-    body = warfarin_with_ibuprofen()
+    body = warfarin_with_aspirin()
     for _ in range(3):
         response = client.post("/cds-services/ddi-order-sign", json=body)
         assert response.status_code == 200
@@ -225,7 +226,7 @@ def metric(text: str, name: str) -> float:
 
 
 def test_metrics_report_the_cache_and_redis_state(tmp_path):
-    body = warfarin_with_ibuprofen()
+    body = warfarin_with_aspirin()
     up = create_app(
         Settings(auth_disabled=True, data_dir=tmp_path, redis_url=REDIS_URL)
     ).test_client()
@@ -254,11 +255,11 @@ def test_metrics_report_the_cache_and_redis_state(tmp_path):
 def test_a_foreign_value_under_a_key_is_a_miss_not_an_error(tmp_path, garbage):
     app = create_app(Settings(auth_disabled=True, data_dir=tmp_path, redis_url=REDIS_URL))
     client = app.test_client()
-    body = warfarin_with_ibuprofen()
+    body = warfarin_with_aspirin()
     expected = client.post("/cds-services/ddi-order-sign", json=body).json["cards"][0]["detail"]
     store = redis.Redis.from_url(REDIS_URL)
     version = app.extensions["ddi_cds"].model_version
-    key = cache_key(version, "CID000006691", "CID000003672")  # warfarin, ibuprofen
+    key = cache_key(version, "CID000006691", "CID000002244")  # warfarin, aspirin
     store.set(key, garbage, ex=60)
     app.extensions["ddi_cds"].cache.clear_local()
     again = client.post("/cds-services/ddi-order-sign", json=body)
