@@ -60,9 +60,10 @@ def main() -> None:
     for split_name in args.splits:
         split = make_split(split_name, labels.pairs, len(table.rxcuis), config, args.seed)
         tests = task_sets(labels, split.pairs, split.test, args.seed)
-        trained, votes = train(table, inputs, labels, split, config)
+        trained, votes, blend = train(table, inputs, labels, split, config)
         models = {
             "network": network_scorers(trained, inputs, votes),
+            "network + vote blend (served)": network_scorers(trained, inputs, votes, blend),
             "similarity vote": baselines.similarity_vote(table, labels, split),
         }
         if not args.no_tree:

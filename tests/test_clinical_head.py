@@ -10,11 +10,16 @@ import numpy as np
 import pytest
 import torch
 
+from model.clinical.artifact import PACKAGED as CLINICAL
 from model.clinical.config import ClinicalConfig, LabelConfig, NetworkConfig
+from model.clinical.inference import ClinicalPredictor
 from model.clinical.labels import degree_matched_negatives, read_labels
 from model.clinical.network import ClinicalNetwork, grade_targets
 from model.clinical.splits import make_split
 from model.clinical.tasks import task_sets
+from model.clinical.train import VoteBlend, _logistic
+from model.metrics import auroc, expected_calibration_error
+from model.summary import rows, table
 
 ROOT = Path(__file__).resolve().parent.parent
 INTERACTIONS = ROOT / "cds_service" / "data" / "interactions.sqlite"
@@ -124,8 +129,6 @@ def test_the_network_is_order_free_and_has_no_drug_identity():
 
 
 def test_one_table_holds_both_heads_every_split_and_the_baselines():
-    from model.summary import rows, table
-
     side_effect = {
         "random": {"partitions": {"test": {"macro": {"auroc": 0.888}}}},
         "unseen": {"partitions": {"test_one_unseen": {"macro": {"auroc": 0.651}},
@@ -148,3 +151,26 @@ def test_one_table_holds_both_heads_every_split_and_the_baselines():
     assert (
         printed.count("\n") == len(summary) + 1 and "| two-new | clinical | tree | 1 |" in printed
     )
+
+
+def test_the_vote_blend_learns_what_the_vote_adds_and_stays_calibrated():
+    """Synthetic pairs whose truth depends on both the network's logit and the vote: the fitted
+    blend weighs both, ranks better than the logit alone, and its probabilities match the
+    observed rate."""
+    rng = np.random.default_rng(0)
+    logit, vote = rng.normal(size=20_000), rng.normal(size=20_000)
+    truth = rng.random(20_000) < 1 / (1 + np.exp(-(1.5 * logit + 1.0 * vote - 0.5)))
+    (slope, weight), intercept = _logistic(np.stack([logit, vote], axis=1), truth)
+    assert abs(slope - 1.5) < 0.1 and abs(weight - 1.0) < 0.1 and abs(intercept + 0.5) < 0.1
+    blend = VoteBlend(np.full(4, slope), np.full(4, weight), np.full(4, intercept))
+    p = blend(np.repeat(logit[:, None], 4, axis=1), np.repeat(vote[:, None], 4, axis=1))[:, 2]
+    assert auroc(truth, p) > auroc(truth, logit) + 0.05
+    assert expected_calibration_error(truth, p) < 0.02
+    assert blend.as_json()[0].keys() == {"slope", "vote", "intercept"}
+
+
+def test_the_served_head_applies_its_vote_blend():
+    predictor = ClinicalPredictor.load(CLINICAL)
+    scores = predictor.scores([("36567", "21212"), ("21212", "36567")])  # both orders
+    assert np.allclose(scores[0], scores[1], atol=1e-6)  # order-free, votes included
+    assert 0.0 <= scores[0, 2] <= 1.0 and scores[0, 0] >= scores[0, 2]  # listed ≥ major

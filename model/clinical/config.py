@@ -43,6 +43,9 @@ class NetworkConfig:
     # their exact fingerprint, which a new drug does not share.
     bit_dropout: float = 0.3
     neighbour_votes: bool = True  # the pair also sees what similar drugs' known pairs say
+    # Each output's probability from the network's logit and the pair's vote, fitted on the
+    # validation pairs (model.clinical.train.VoteBlend); off: sigmoid of the logit
+    vote_blend: bool = True
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,8 @@ def _fitters(
     with_tree: bool,
 ) -> dict[str, Callable[[PairSplit], dict[str, Scorer]]]:
     def network(split: PairSplit) -> dict[str, Scorer]:
-        trained, votes = train(table, inputs, labels, split, config)
-        return network_scorers(trained, inputs, votes)
+        trained, votes, blend = train(table, inputs, labels, split, config)
+        return network_scorers(trained, inputs, votes, blend)
 
     fitters: dict[str, Callable[[PairSplit], dict[str, Scorer]]] = {
         "network": network,

@@ -3,7 +3,8 @@
     python -m model.clinical.export [--small] [--out model/artifact/clinical]
 
 Trains on every labelled pair but those of a drug-disjoint validation set (10% of the drugs,
-all their pairs), which chooses the epoch, calibrates each output (Platt) and sets the model
+all their pairs), which chooses the epoch, fits each output's vote blend (a logistic function
+of the network's logit and the pair's neighbour vote: calibrated at once) and sets the model
 card threshold: the lowest P(major or worse) whose precision on validation pairs, major or
 worse against unlisted pairs at their natural ratio, reaches `CARD_PRECISION`.
 """
@@ -18,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.calibration import PlattCalibration
 from model.clinical.artifact import PACKAGED, ClinicalArtifact, save
 from model.clinical.config import ClinicalConfig
 from model.clinical.drugs import build_drug_table
@@ -42,18 +42,6 @@ LICENCES = {
 }
 
 
-def _outputs_on(labels_grade: np.ndarray, probabilities: np.ndarray) -> list[tuple]:
-    """(logits, labels) per output on the pairs where that output is known."""
-    targets = [
-        (labels_grade != 0, np.ones_like(labels_grade, bool)),
-        (labels_grade >= 2, labels_grade >= 0),
-        (labels_grade >= 3, labels_grade >= 0),
-        (labels_grade >= 3, labels_grade >= 1),
-    ]
-    logits = np.log(np.clip(probabilities, 1e-6, 1 - 1e-6) / np.clip(1 - probabilities, 1e-6, 1))
-    return [(logits[mask, k], target[mask]) for k, (target, mask) in enumerate(targets)]
-
-
 def card_threshold(labels: np.ndarray, probabilities: np.ndarray, precision: float) -> float:
     """The lowest threshold whose precision reaches `precision` (1.0 if none does)."""
     order = np.argsort(-probabilities, kind="mergesort")
@@ -69,18 +57,12 @@ def export(config: ClinicalConfig, shared: Path, out: Path) -> str:
     inputs = DrugInputs.from_table(table)
     everything = dataclasses.replace(config, drug_test_fraction=0.0)
     split = make_split("one-new", labels.pairs, len(table.rxcuis), everything, config.seed)
-    network, votes = train(table, inputs, labels, split, config)
+    network, votes, blend = train(table, inputs, labels, split, config)
     grade = labels.grade[split.validation]
     validation_pairs = split.pairs[split.validation]
-    raw = predict(network, inputs, votes, validation_pairs)
-    fits = [PlattCalibration.fit([x], [y]) for x, y in _outputs_on(grade, raw)]
-    calibrated = np.stack(
-        [
-            fits[k](np.log(np.clip(raw[:, k], 1e-6, 1) / np.clip(1 - raw[:, k], 1e-6, 1)))
-            for k in range(len(OUTPUTS))
-        ],
-        axis=1,
-    )
+    if blend is None:  # without votes: Platt on the logit alone is the same fit
+        raise ValueError("the served clinical head needs neighbour_votes and vote_blend on")
+    calibrated = predict(network, inputs, votes, validation_pairs, blend)
     major_or_none = grade >= 0
     major_labels = grade[major_or_none & ((grade == 3) | (grade == 0))] == 3
     major_scores = calibrated[major_or_none & ((grade == 3) | (grade == 0)), 2]
@@ -93,10 +75,7 @@ def export(config: ClinicalConfig, shared: Path, out: Path) -> str:
         "config": dataclasses.asdict(config),
         "outputs": list(OUTPUTS),
         "mechanisms": labels.mechanisms,
-        "calibration": {
-            name: {"slope": float(f.slope[0]), "intercept": float(f.intercept[0])}
-            for name, f in zip(OUTPUTS, fits, strict=True)
-        },
+        "calibration": dict(zip(OUTPUTS, blend.as_json(), strict=True)),
         "card_threshold": {"probability_major": threshold, "precision": CARD_PRECISION},
         "validation": {
             "pairs": len(split.validation),

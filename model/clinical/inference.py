@@ -134,9 +134,11 @@ class ClinicalPredictor:
             )
             mechanism = torch.softmax(mechanism_logits, dim=1).max(dim=1)
         out = np.empty((len(rows), SCORES), dtype=np.float32)
-        for k, fit in enumerate(self.calibration):
-            z = np.clip(grade_logits[:, k].numpy() * fit["slope"] + fit["intercept"], -40, 40)
-            out[:, k] = 1.0 / (1.0 + np.exp(-z))
+        for k, fit in enumerate(self.calibration):  # the vote blend (model.clinical.train)
+            z = grade_logits[:, k].numpy() * fit["slope"] + fit["intercept"]
+            if fit.get("vote") and votes.shape[1]:
+                z = z + votes[:, k] * fit["vote"]
+            out[:, k] = 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
         out[:, MECHANISM] = mechanism.indices.numpy()
         out[:, MECHANISM + 1] = mechanism.values.numpy()
         return out
