@@ -15,6 +15,7 @@ a 20-medication list costs 20 profiles and 190 cheap pair evaluations.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections import OrderedDict
@@ -276,6 +277,7 @@ class Predictor:
         )
 
 
+@functools.lru_cache(maxsize=4096)  # asked per pair and per call for the same few drugs
 def _canonical(smiles: str) -> str:
     mol = Chem.MolFromSmiles(smiles) if smiles else None
     if mol is None:

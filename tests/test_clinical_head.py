@@ -11,13 +11,14 @@ import pytest
 import torch
 
 from model.clinical.artifact import PACKAGED as CLINICAL
+from model.clinical.blend import VoteBlend, fit_logistic
 from model.clinical.config import ClinicalConfig, LabelConfig, NetworkConfig
 from model.clinical.inference import ClinicalPredictor
 from model.clinical.labels import degree_matched_negatives, read_labels
+from model.clinical.neighbours import NeighbourVotes
 from model.clinical.network import ClinicalNetwork, grade_targets
 from model.clinical.splits import make_split
 from model.clinical.tasks import task_sets
-from model.clinical.train import VoteBlend, _logistic
 from model.metrics import auroc, expected_calibration_error
 from model.summary import rows, table
 
@@ -153,20 +154,65 @@ def test_one_table_holds_both_heads_every_split_and_the_baselines():
     )
 
 
-def test_the_vote_blend_learns_what_the_vote_adds_and_stays_calibrated():
-    """Synthetic pairs whose truth depends on both the network's logit and the vote: the fitted
-    blend weighs both, ranks better than the logit alone, and its probabilities match the
+def test_the_vote_blend_learns_what_the_votes_add_and_stays_calibrated():
+    """Synthetic pairs whose truth depends on the network's logit and both votes: the fitted
+    blend weighs all three, ranks better than the logit alone, and its probabilities match the
     observed rate."""
     rng = np.random.default_rng(0)
-    logit, vote = rng.normal(size=20_000), rng.normal(size=20_000)
-    truth = rng.random(20_000) < 1 / (1 + np.exp(-(1.5 * logit + 1.0 * vote - 0.5)))
-    (slope, weight), intercept = _logistic(np.stack([logit, vote], axis=1), truth)
-    assert abs(slope - 1.5) < 0.1 and abs(weight - 1.0) < 0.1 and abs(intercept + 0.5) < 0.1
-    blend = VoteBlend(np.full(4, slope), np.full(4, weight), np.full(4, intercept))
-    p = blend(np.repeat(logit[:, None], 4, axis=1), np.repeat(vote[:, None], 4, axis=1))[:, 2]
+    logit, vote, partner = rng.normal(size=(3, 20_000))
+    truth = rng.random(20_000) < 1 / (1 + np.exp(-(1.5 * logit + 1.0 * vote + 2.0 * partner - 0.5)))
+    (slope, weight, partner_weight), intercept = fit_logistic(
+        np.stack([logit, vote, partner], axis=1), truth
+    )
+    assert abs(slope - 1.5) < 0.1 and abs(weight - 1.0) < 0.1 and abs(partner_weight - 2.0) < 0.15
+    assert abs(intercept + 0.5) < 0.1
+    same_question = np.eye(4)  # each output's weight on its own question's votes only
+    blend = VoteBlend(
+        np.full(4, slope),
+        same_question * weight,
+        same_question * partner_weight,
+        np.full(4, intercept),
+    )
+    p = blend(*(np.repeat(x[:, None], 4, axis=1) for x in (logit, vote, partner)))[:, 2]
     assert auroc(truth, p) > auroc(truth, logit) + 0.05
     assert expected_calibration_error(truth, p) < 0.02
-    assert blend.as_json()[0].keys() == {"slope", "vote", "intercept"}
+    assert blend.as_json()[0].keys() == {"slope", "vote", "partner", "intercept"}
+    again = VoteBlend.from_json(blend.as_json())
+    assert np.allclose(again.vote, blend.vote) and np.allclose(again.partner, blend.partner)
+    # a calibration written before the partner votes: one vote weight on its own question
+    older = VoteBlend.from_json([{"slope": 1.0, "vote": 0.5, "intercept": 0.0}] * 4)
+    assert np.allclose(older.vote, np.eye(4) * 0.5) and not older.partner.any()
+
+
+def test_the_blend_reads_every_question_of_the_votes():
+    """P(major) whose truth follows the partners' "listed" vote, not their "major" vote: the
+    fitted blend finds it, as a blend of the same question only could not."""
+    rng = np.random.default_rng(1)
+    grade = rng.choice([0, 1, 2, 3], size=20_000)
+    logits, votes, partner = rng.normal(size=(3, 20_000, 4)).astype(np.float32)
+    partner[:, 0] = (grade == 3) + rng.normal(scale=0.5, size=20_000)
+    blend = VoteBlend.fit(logits, votes, partner, grade)
+    assert blend.partner[2, 0] > 1.0 and abs(blend.partner[2, 2]) < 0.2
+    assert auroc(grade == 3, blend(logits, votes, partner)[:, 2]) > 0.9
+
+
+def test_partner_votes_read_the_known_drugs_own_pairs_never_the_pairs_own_label():
+    """Drugs 0 and 1 look alike, as do 2 and 3. Known: 1 + 2 major, 0 + 3 none, 1 + 3 major.
+    Drug 4 is new (like 0 and 1). 4 + 2 leans on 2's own known partner 1 (major);
+    0 + 3's partner votes never include its own "none"."""
+    bits = np.array(
+        [[1, 1, 0, 0, 0], [1, 1, 0, 0, 1], [0, 0, 1, 1, 0], [0, 0, 1, 1, 1], [1, 1, 0, 0, 0]],
+        dtype=np.float32,
+    )
+    known = np.array([[1, 2], [0, 3], [1, 3]])
+    votes = NeighbourVotes.fit(bits, known, np.array([3, 0, 3]))
+    partner = votes.partner(np.array([[4, 2], [2, 4], [0, 3], [4, 4]]))
+    assert partner[0, 2] > 0 and np.allclose(partner[0], partner[1])  # order-free
+    major = 2
+    assert partner[2, major] > 0  # 3 met 1 (like 0) as major; 0 + 3's own "none" not read
+    assert not partner[3].any()  # two drugs with no known pairs: nothing to read
+    similar = votes.similar_known(4, 2)
+    assert (1, 2) in [(c, d) for c, d, _ in similar]  # the pair the partner vote leans on
 
 
 def test_the_served_head_applies_its_vote_blend():
@@ -174,3 +220,23 @@ def test_the_served_head_applies_its_vote_blend():
     scores = predictor.scores([("36567", "21212"), ("21212", "36567")])  # both orders
     assert np.allclose(scores[0], scores[1], atol=1e-6)  # order-free, votes included
     assert 0.0 <= scores[0, 2] <= 1.0 and scores[0, 0] >= scores[0, 2]  # listed ≥ major
+
+
+@pytest.mark.shared
+def test_a_small_export_trains_a_head_the_service_can_load(shared_data, tmp_path):
+    """The CI-sized run of the whole pipeline (`ddi-cds export-clinical --small`: drug table
+    from ../shared, labels, training, vote blend, threshold, artifact): what it writes loads,
+    verifies, and already tells a textbook major pair from an unlisted harmless one."""
+    from model.clinical.export import export
+
+    version = export(ClinicalConfig.small(), shared_data, tmp_path / "clinical")
+    predictor = ClinicalPredictor.load(tmp_path / "clinical")
+    assert predictor.version == version != ClinicalPredictor.load(CLINICAL).version
+    meta = predictor.artifact.meta
+    assert meta["validation"]["auroc major vs none"] > 0.8
+    assert 0.0 < meta["card_threshold"]["probability_major"] <= 1.0
+    assert len(meta["calibration"]["major or worse"]["partner"]) == 4
+    major, harmless = predictor.probabilities_major(
+        [(SIMVASTATIN, CLARITHROMYCIN), (AMOXICILLIN, ACETAMINOPHEN)]
+    )
+    assert major > 0.5 > harmless

@@ -3,9 +3,10 @@
 - `drugs.npz`: the drug table (`drugs.DrugTable.save`: packed bits, float16 profiles);
 - `weights.npz`: the network's tensors (float16) and the profile standardisation;
 - `known.npz`: the training pairs (drug rows) with their grades and mechanism types, which the
-  neighbour votes and the "similar known pairs" read;
-- `clinical.json`: version, config, mechanism sentences, calibration of each output (Platt, on
-  drug-disjoint validation pairs), the model-card threshold, validation figures, provenance.
+  neighbour and partner votes and the "similar known pairs" read;
+- `clinical.json`: version, config, mechanism sentences, calibration of each output (the vote
+  blend, `blend.VoteBlend`, fitted on drug-disjoint validation pairs), the model-card
+  threshold, validation figures, provenance.
 The version is a hash of every file's content but the version field itself: a changed file is
 a new version (new cache keys), and a file altered by hand fails to load.
 """

@@ -44,7 +44,7 @@ class NetworkConfig:
     bit_dropout: float = 0.3
     neighbour_votes: bool = True  # the pair also sees what similar drugs' known pairs say
     # Each output's probability from the network's logit and the pair's vote, fitted on the
-    # validation pairs (model.clinical.train.VoteBlend); off: sigmoid of the logit
+    # validation pairs (model.clinical.blend.VoteBlend); off: sigmoid of the logit
     vote_blend: bool = True
 
 

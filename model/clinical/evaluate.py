@@ -1,6 +1,7 @@
 """Evaluate the clinical head against its baselines on every split, in one table.
 
-    python -m model.clinical.evaluate [--seeds 5] [--small] [--no-tree] [--out results.json]
+    python -m model.clinical.evaluate [--seeds 5] [--splits one-new two-new] [--small]
+        [--no-tree] [--out results.json]
 
 For each split (random, one new drug, two new drugs) and seed, trains the network and fits the
 baselines on the same training pairs, and scores the test pairs of every task (AUROC). Each
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from model.clinical import baselines
-from model.clinical.config import SPLITS, ClinicalConfig
+from model.clinical.config import SPLITS, ClinicalConfig, ClinicalSplit
 from model.clinical.drugs import DrugTable, build_drug_table
 from model.clinical.labels import LabelledPairs, read_labels
 from model.clinical.splits import PairSplit, make_split
@@ -62,18 +63,21 @@ def run(
     with_tree: bool,
     drug_table: Path | None,
     shared: Path,
+    splits: tuple[ClinicalSplit, ...] = SPLITS,
 ) -> dict:
-    table = (
-        DrugTable.load(drug_table)
-        if drug_table and drug_table.exists()
-        else build_drug_table(DRUG_INDEX, shared, config.features)
-    )
+    if drug_table and drug_table.exists():
+        table = DrugTable.load(drug_table)
+    else:
+        table = build_drug_table(DRUG_INDEX, shared, config.features)
+        if drug_table:  # built once, reused by the next run
+            drug_table.parent.mkdir(parents=True, exist_ok=True)
+            table.save(drug_table)
     labels = read_labels(INTERACTIONS, table.index(), config.labels)
     inputs = DrugInputs.from_table(table)
     results = json.loads(out.read_text()) if out.exists() else {}
     fitters = _fitters(table, inputs, labels, config, with_tree)
     for seed in range(seeds):  # seeds outermost: an interrupted run has every split
-        for split_name in SPLITS:
+        for split_name in splits:
             split = make_split(split_name, labels.pairs, len(table.rxcuis), config, seed)
             tests = task_sets(labels, split.pairs, split.test, seed)
             for model_name, fit in fitters.items():
@@ -127,6 +131,13 @@ def table(results: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument(
+        "--splits",
+        nargs="+",
+        choices=SPLITS,
+        default=list(SPLITS),
+        help="which splits (the drug splits need the seeds; the random split varies little)",
+    )
     parser.add_argument("--small", action="store_true", help="the CI setting: a few epochs")
     parser.add_argument("--no-tree", action="store_true", help="skip the tree baseline (slow)")
     parser.add_argument("--out", type=Path, default=Path("clinical-results.json"))
@@ -134,7 +145,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
     args = parser.parse_args(argv)
     config = ClinicalConfig.small() if args.small else ClinicalConfig()
-    results = run(config, args.seeds, args.out, not args.no_tree, args.drug_table, args.shared)
+    results = run(
+        config,
+        args.seeds,
+        args.out,
+        not args.no_tree,
+        args.drug_table,
+        args.shared,
+        tuple(args.splits),
+    )
     print(table(results))
     return 0
 

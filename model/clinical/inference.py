@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from model.clinical.artifact import PACKAGED, ClinicalArtifact, load
+from model.clinical.blend import VoteBlend
 from model.clinical.config import NetworkConfig
 from model.clinical.neighbours import QUESTIONS, NeighbourVotes
 from model.clinical.network import ClinicalNetwork
@@ -96,7 +97,9 @@ class ClinicalPredictor:
                 artifact.known_pairs.tolist(), artifact.known_sources, strict=True
             )
         }
-        self.calibration = [artifact.meta["calibration"][o] for o in artifact.meta["outputs"]]
+        self.blend = VoteBlend.from_json(
+            [artifact.meta["calibration"][o] for o in artifact.meta["outputs"]]
+        )
 
     @classmethod
     def load(cls, directory: Path = PACKAGED) -> ClinicalPredictor:
@@ -134,11 +137,11 @@ class ClinicalPredictor:
             )
             mechanism = torch.softmax(mechanism_logits, dim=1).max(dim=1)
         out = np.empty((len(rows), SCORES), dtype=np.float32)
-        for k, fit in enumerate(self.calibration):  # the vote blend (model.clinical.train)
-            z = grade_logits[:, k].numpy() * fit["slope"] + fit["intercept"]
-            if fit.get("vote") and votes.shape[1]:
-                z = z + votes[:, k] * fit["vote"]
-            out[:, k] = 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
+        if self.use_votes:  # the vote blend (model.clinical.train)
+            partner = self.votes.partner(rows)
+        else:
+            votes = partner = np.zeros((len(rows), QUESTIONS), np.float32)
+        out[:, :MECHANISM] = self.blend(grade_logits.numpy(), votes, partner)
         out[:, MECHANISM] = mechanism.indices.numpy()
         out[:, MECHANISM + 1] = mechanism.values.numpy()
         return out

@@ -6,6 +6,12 @@ seen are described the same way. A pair's votes, one per question (listed, moder
 major or worse, major among listed), are the similarity-weighted known labels (+1 / -1) of the
 pairs between the two drugs' neighbours; a training pair's own label is taken out of its votes.
 The votes are an input of the network and the "similar known pairs" a prediction leans on.
+
+A pair's partner votes ask the same questions of one drug's own known pairs: how b's known
+partners that resemble a were graded (and the other way round, averaged over the sides whose
+drug has known pairs). For a new drug beside a known one this is the strongest evidence there
+is (one-new split, seed 0, as a baseline on its own: major vs none 0.912 against 0.819 for the
+neighbour votes, degree-matched 0.838 against 0.718); for two new drugs it is zero.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ class NeighbourVotes:
     neighbours: np.ndarray  # (D, k) the training drugs most similar to each drug, never itself
     weights: np.ndarray  # (D, k) their similarities, normalised to sum to 1
     known: np.ndarray  # (4, D, D) int8 known answers between training drugs (+1 / -1 / 0)
+    has_known: np.ndarray  # (D,) bool: the drug has known pairs (a training drug)
 
     @classmethod
     def fit(
@@ -50,7 +57,8 @@ class NeighbourVotes:
         in_training = np.zeros(drugs, dtype=bool)
         in_training[train_pairs.ravel()] = True
         near[:, ~in_training] = 0.0
-        top = np.argpartition(-near, NEIGHBOURS, axis=1)[:, :NEIGHBOURS]
+        count = min(NEIGHBOURS, drugs - 1)  # a small table: every other drug
+        top = np.argpartition(-near, count - 1, axis=1)[:, :count]
         weights = np.take_along_axis(near, top, axis=1).astype(np.float32)
         weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-9)
         known = np.zeros((QUESTIONS, drugs, drugs), dtype=np.int8)
@@ -59,7 +67,7 @@ class NeighbourVotes:
         for q in range(QUESTIONS):
             known[q, a, b] = targets[:, q]
             known[q, b, a] = targets[:, q]
-        return cls(top, weights, known)
+        return cls(top, weights, known, in_training)
 
     def __call__(self, pairs: np.ndarray) -> np.ndarray:
         """(N, 4) votes for pairs of drug rows. A drug is never its own neighbour, so a known
@@ -76,21 +84,43 @@ class NeighbourVotes:
                 out[start : start + 4096, q] = np.einsum("ni,nij,nj->n", wa, labels, wb)
         return out
 
+    def partner(self, pairs: np.ndarray) -> np.ndarray:
+        """(N, 4) partner votes for pairs of drug rows: how each drug's known partners that
+        resemble the other drug were graded, averaged over the sides whose drug has known
+        pairs. A drug is never its own neighbour, so the pair's own label never enters."""
+        out = np.zeros((len(pairs), QUESTIONS), dtype=np.float32)
+        for start in range(0, len(pairs), 4096):
+            chunk = pairs[start : start + 4096]
+            a, b = chunk[:, 0], chunk[:, 1]
+            sides = (self.has_known[a].astype(np.float32), self.has_known[b].astype(np.float32))
+            count = np.maximum(sides[0] + sides[1], 1.0)
+            for q in range(QUESTIONS):
+                # b's known pairs with a's neighbours, then a's with b's
+                with_b = self.known[q][self.neighbours[a], b[:, None]].astype(np.float32)
+                with_a = self.known[q][a[:, None], self.neighbours[b]].astype(np.float32)
+                vote_b = (self.weights[a] * with_b).sum(axis=1)
+                vote_a = (self.weights[b] * with_a).sum(axis=1)
+                out[start : start + 4096, q] = (vote_b + vote_a) / count
+        return out
+
     def similar_known(self, a: int, b: int, count: int = 5) -> list[tuple[int, int, float]]:
-        """The known major-or-worse pairs (c, d) that weigh most in the pair's votes, c among
-        a's neighbours and d among b's."""
+        """The known major-or-worse pairs that weigh most in the pair's votes: one drug's own
+        known pairs with drugs like the other (the partner votes), then pairs (c, d) between
+        a's neighbours c and b's neighbours d."""
         na, nb = self.neighbours[a], self.neighbours[b]
         weight = np.outer(self.weights[a], self.weights[b])
         weight = weight * (self.known[2][na[:, None], nb[None, :]] > 0)
         weight[(na[:, None] == b) & (nb[None, :] == a)] = 0.0
+        candidates = [(int(na[i]), int(nb[j]), float(weight[i, j])) for i, j in np.argwhere(weight)]
+        for near, weights, other in ((na, self.weights[a], b), (nb, self.weights[b], a)):
+            hits = np.flatnonzero(self.known[2][near, other] > 0)
+            candidates += [(int(near[i]), other, float(weights[i])) for i in hits]
         seen: set[tuple[int, int]] = set()
         out = []
-        for flat in np.argsort(-weight, axis=None):
-            i, j = divmod(int(flat), weight.shape[1])
-            c, d = int(na[i]), int(nb[j])
-            if weight[i, j] <= 0 or len(out) == count:
+        for c, d, w in sorted(candidates, key=lambda item: -item[2]):
+            if w <= 0 or len(out) == count:
                 break
             if (min(c, d), max(c, d)) not in seen:
                 seen.add((min(c, d), max(c, d)))
-                out.append((c, d, float(weight[i, j])))
+                out.append((c, d, w))
         return out

@@ -1,12 +1,6 @@
 """Training of the clinical head on one split: cumulative grade loss plus mechanism loss, early
-stopping on validation pairs (drug-disjoint for the drug splits), then the vote blend.
-
-The vote blend (`VoteBlend`): each output's probability is a logistic function of the network's
-logit and of the pair's neighbour vote for the same question, fitted on the validation pairs.
-The network sees the votes as an input, yet on drugs it has not seen it leans on them less than
-it should: on the one-new split (seed 0) averaging its ranking with the votes' ranking added
-0.014 to 0.023 AUROC on three of the four tasks (`bench/clinical_ensemble.py`). Three numbers per
-output, fitted on drugs the network was not trained on, and it is calibrated at once."""
+stopping on validation pairs (drug-disjoint for the drug splits), then the vote blend
+(`model.clinical.blend`) fitted on the same validation pairs."""
 
 from __future__ import annotations
 
@@ -18,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from model.clinical.blend import VoteBlend
 from model.clinical.config import ClinicalConfig
 from model.clinical.drugs import DrugTable
 from model.clinical.labels import LabelledPairs
@@ -26,7 +21,18 @@ from model.clinical.network import ClinicalNetwork, grade_targets
 from model.clinical.splits import PairSplit
 from model.clinical.tasks import Scorer, score_tasks, task_sets
 
-Votes = Callable[[np.ndarray], np.ndarray]  # pairs (N, 2) → neighbour votes (N, 4 or 0)
+
+class NoVotes:
+    """Neighbour votes switched off (`NetworkConfig.neighbour_votes`): no columns."""
+
+    def __call__(self, pairs: np.ndarray) -> np.ndarray:
+        return np.zeros((len(pairs), 0), dtype=np.float32)
+
+    def partner(self, pairs: np.ndarray) -> np.ndarray:
+        return np.zeros((len(pairs), 0), dtype=np.float32)
+
+
+Votes = NeighbourVotes | NoVotes  # pairs (N, 2) → (N, 4) votes, or (N, 0) without
 
 
 @dataclass
@@ -56,39 +62,11 @@ class DrugInputs:
         return [b[index] for b in self.blocks], self.has[index]
 
 
-@dataclass(frozen=True)
-class VoteBlend:
-    """Per output k: P = sigmoid(slope[k]·logit_k + vote[k]·vote_k + intercept[k])."""
-
-    slope: np.ndarray  # (4,)
-    vote: np.ndarray  # (4,)
-    intercept: np.ndarray  # (4,)
-
-    def __call__(self, logits: np.ndarray, votes: np.ndarray) -> np.ndarray:
-        z = logits * self.slope + votes * self.vote + self.intercept
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
-
-    def as_json(self) -> list[dict[str, float]]:
-        return [
-            {"slope": float(s), "vote": float(v), "intercept": float(i)}
-            for s, v, i in zip(self.slope, self.vote, self.intercept, strict=True)
-        ]
-
-
-def output_targets(grade: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(target, known) per output for pairs of these grades (see `grade_targets`)."""
-    return [
-        (grade != 0, np.ones_like(grade, bool)),
-        (grade >= 2, grade >= 0),
-        (grade >= 3, grade >= 0),
-        (grade >= 3, grade >= 1),
-    ]
-
-
 def logits_and_votes(
     network: ClinicalNetwork, inputs: DrugInputs, votes: Votes, pairs: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """The network's (N, 4) grade logits and the pairs' (N, 4 or 0) neighbour votes."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The network's (N, 4) grade logits, the pairs' (N, 4 or 0) neighbour votes and their
+    (N, 4 or 0) partner votes."""
     network.eval()
     logits, pair_votes = [], []
     with torch.no_grad():
@@ -103,8 +81,8 @@ def logits_and_votes(
             logits.append(grade.numpy())
             pair_votes.append(voted)
     if not logits:
-        return np.zeros((0, 4), np.float32), np.zeros((0, 0), np.float32)
-    return np.concatenate(logits), np.concatenate(pair_votes)
+        return np.zeros((0, 4), np.float32), np.zeros((0, 0), np.float32), np.zeros((0, 0))
+    return np.concatenate(logits), np.concatenate(pair_votes), votes.partner(pairs)
 
 
 def predict(
@@ -116,9 +94,9 @@ def predict(
 ) -> np.ndarray:
     """(N, 4) probabilities: listed, moderate or worse, major or worse, major or worse if
     listed; through the vote blend when there is one."""
-    logits, pair_votes = logits_and_votes(network, inputs, votes, pairs)
+    logits, pair_votes, partner = logits_and_votes(network, inputs, votes, pairs)
     if blend is not None and pair_votes.shape[1] == QUESTIONS:
-        return blend(logits, pair_votes)
+        return blend(logits, pair_votes, partner)
     return 1.0 / (1.0 + np.exp(-np.clip(logits, -40, 40)))
 
 
@@ -126,40 +104,10 @@ def fit_vote_blend(
     network: ClinicalNetwork, inputs: DrugInputs, votes: Votes, pairs: np.ndarray, grade: np.ndarray
 ) -> VoteBlend | None:
     """The blend fitted on `pairs` (validation) of known `grade`; None without votes."""
-    logits, pair_votes = logits_and_votes(network, inputs, votes, pairs)
+    logits, pair_votes, partner = logits_and_votes(network, inputs, votes, pairs)
     if pair_votes.shape[1] != QUESTIONS or not len(pairs):
         return None
-    fits = [
-        _logistic(np.stack([logits[known, k], pair_votes[known, k]], axis=1), target[known])
-        for k, (target, known) in enumerate(output_targets(grade))
-    ]
-    return VoteBlend(
-        np.array([w[0] for w, _ in fits], np.float32),
-        np.array([w[1] for w, _ in fits], np.float32),
-        np.array([b for _, b in fits], np.float32),
-    )
-
-
-def _logistic(
-    x: np.ndarray, y: np.ndarray, ridge: float = 1e-3, iterations: int = 50
-) -> tuple[np.ndarray, float]:
-    """Logistic regression by Newton's method on standardised features, mapped back."""
-    if len(y) == 0 or y.all() or not y.any():
-        return np.array([1.0, 0.0]), 0.0
-    centre, spread = x.mean(axis=0), x.std(axis=0) + 1e-9
-    design = np.concatenate([(x - centre) / spread, np.ones((len(x), 1))], axis=1)
-    weights = np.zeros(design.shape[1])
-    penalty = ridge * len(y) * np.diag([1.0] * x.shape[1] + [0.0])
-    for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-np.clip(design @ weights, -40, 40)))
-        gradient = design.T @ (p - y) + penalty @ weights
-        hessian = (design * (p * (1 - p))[:, None]).T @ design + penalty
-        step = np.linalg.solve(hessian + 1e-9 * np.eye(len(weights)), gradient)
-        weights -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    slopes = weights[:-1] / spread
-    return slopes, float(weights[-1] - slopes @ centre)
+    return VoteBlend.fit(logits, pair_votes, partner, grade)
 
 
 def network_scorers(
@@ -265,7 +213,7 @@ def neighbour_votes(
     table: DrugTable, labels: LabelledPairs, split: PairSplit, config: ClinicalConfig
 ) -> Votes:
     if not config.network.neighbour_votes:
-        return lambda pairs: np.zeros((len(pairs), 0), dtype=np.float32)
+        return NoVotes()
     bits = np.concatenate([table.fingerprint, table.proteins, table.atc], axis=1)
     return NeighbourVotes.fit(bits, split.pairs[split.train], labels.grade[split.train])
 
