@@ -10,7 +10,11 @@ or CredibleMeds or HL7 PDDI record; only the project's rules can then speak. Rep
 unlisted pairs and for all pairs: the share the service would card (grade moderate or worse
 after `cds_service.grading`, the default card policy) and the share it would interrupt on.
 Goal (issue 18), on pairs no source lists: at most 3% carded and 2% interruptive. This is the
-knowledge layer alone (no HTTP, no model: model-only cards are off by default).
+knowledge layer alone (no HTTP).
+
+With `--model`, the clinical head is asked too, as the service asks it: a pair with no record
+at all (no source, no rule) gets a predicted card (info) when P(major or worse) reaches the
+artifact's card threshold. Reported: how many of those pairs would, and the likeliest ones.
 """
 
 from __future__ import annotations
@@ -35,15 +39,19 @@ NOT_A_LISTING = frozenset({RULES_SOURCE_ID, COMBINATIONS_SOURCE_ID})
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--list", type=Path, default=DEFAULT_LIST)
+    parser.add_argument("--model", action="store_true", help="also the clinical head's cards")
     args = parser.parse_args()
     kb = KnowledgeBase()
     rxcuis = sorted({rxcui for _, rxcui in read_list(args.list)}, key=int)
     counts: Counter[str] = Counter()
     examples: list[str] = []
+    silent: list[tuple[str, str]] = []  # no record at all: the model's turn
     for a, b in combinations(rxcuis, 2):
         if kb.key(int(a)) == kb.key(int(b)):
             continue
         records = kb.interactions_for([a], [b])
+        if not records:
+            silent.append((a, b))
         unlisted = not any(r.source not in NOT_A_LISTING for r in records)
         grade = grade_pair(records)
         carded = grade.severity is not None and not DEFAULT_MIN_CARD_SEVERITY.is_more_severe_than(
@@ -72,8 +80,34 @@ def main() -> int:
             ),
         }
     report["unlisted_carded_examples"] = examples
+    if args.model:
+        report["model"] = _model_cards(kb, silent)
     print(json.dumps(report, indent=2))
     return 0
+
+
+def _model_cards(kb: KnowledgeBase, pairs: list[tuple[str, str]]) -> dict[str, object]:
+    from model.clinical.inference import ClinicalPredictor
+
+    predictor = ClinicalPredictor.load()
+    threshold = float(predictor.artifact.meta["card_threshold"]["probability_major"])
+    known = [(a, b) for a, b in pairs if predictor.knows(a) and predictor.knows(b)]
+    major = predictor.probabilities_major(known)
+    order = sorted(range(len(known)), key=lambda i: -major[i])
+    carded = int((major >= threshold).sum())
+    return {
+        "version": predictor.version,
+        "threshold": round(threshold, 4),
+        "pairs_without_any_record": len(pairs),
+        "scored": len(known),
+        "carded": carded,
+        "carded_share": round(carded / len(pairs), 4) if pairs else None,
+        "likeliest": [
+            f"{kb.ingredient_name(int(known[i][0]))} + {kb.ingredient_name(int(known[i][1]))}: "
+            f"{major[i]:.3f}"
+            for i in order[:15]
+        ],
+    }
 
 
 if __name__ == "__main__":

@@ -79,7 +79,9 @@ def test_the_explanation_page_shows_the_prediction_apart_from_curated_evidence(c
     assert "Similar known major pairs it leans on" in text
 
 
-MIFEPRISTONE, FLUPHENAZINE = "6964", "4496"  # no curated source or rule lists this pair
+# No curated source or rule lists this pair; the model leans on hydroxychloroquine's known
+# QT pairs with other antipsychotics (ziprasidone, quetiapine: `bench/unlisted_pairs.py --model`)
+HYDROXYCHLOROQUINE, LURASIDONE = "5521", "1040028"
 
 
 def model_cards(client, drafts: list[str], current: list[str]) -> list[dict]:
@@ -91,8 +93,10 @@ def model_cards(client, drafts: list[str], current: list[str]) -> list[dict]:
 
 
 def test_a_pair_no_source_lists_gets_a_predicted_card_when_the_model_says_major(client):
-    (card,) = model_cards(client, [MIFEPRISTONE], [FLUPHENAZINE])
-    assert card["summary"].startswith("Mifepristone + fluphenazine: predicted major interaction")
+    (card,) = model_cards(client, [HYDROXYCHLOROQUINE], [LURASIDONE])
+    assert card["summary"].startswith(
+        "Hydroxychloroquine + lurasidone: predicted major interaction"
+    )
     assert card["indicator"] == "info"
     assert card["source"]["label"].startswith("DDI CDS interaction model")
     assert "clinical-" in card["source"]["label"]  # the model version
@@ -117,11 +121,11 @@ def test_a_site_can_make_the_predicted_card_a_warning_or_turn_it_off(tmp_path):
 
         return create_app(replace(base, **settings)).test_client()
 
-    (card,) = model_cards(client_with(interaction_model_warning=True), [MIFEPRISTONE],
-                          [FLUPHENAZINE])  # fmt: skip
+    (card,) = model_cards(client_with(interaction_model_warning=True), [HYDROXYCHLOROQUINE],
+                          [LURASIDONE])  # fmt: skip
     assert card["indicator"] == "warning"
-    assert model_cards(client_with(interaction_model_cards=False), [MIFEPRISTONE],
-                       [FLUPHENAZINE]) == []  # fmt: skip
+    assert model_cards(client_with(interaction_model_cards=False), [HYDROXYCHLOROQUINE],
+                       [LURASIDONE]) == []  # fmt: skip
 
 
 def test_the_side_effect_model_is_not_shown_as_evidence_for_a_drug_it_never_saw(client):
