@@ -286,6 +286,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             threading.Thread(target=each.shutdown).start()
 
     signal.signal(signal.SIGTERM, stop)
+    if settings.auth_disabled:
+        print(
+            "ddi-cds: WARNING: --no-auth: EHR tokens are not checked; any local process can "
+            "call the service (local development only)",
+            file=sys.stderr,
+            flush=True,
+        )
     print(
         f"ddi-cds: serving CDS Hooks on http://{args.host}:{server.port}/cds-services", flush=True
     )
@@ -375,8 +382,18 @@ def _held_card(held: object, card_uuid: str) -> dict | None:
     return None
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ddi-cds")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ddi-cds", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the CDS Hooks service")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")

@@ -18,6 +18,8 @@ from flask import g, has_request_context
 
 REQUEST_ID_HEADER = "X-Request-Id"
 _ACCEPTED_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # a caller's id is echoed only if it is tame
+# werkzeug colours its request lines for a terminal; a log pipeline wants the plain text
+_TERMINAL_STYLE = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def request_id_for(incoming: str | None) -> str:
@@ -33,7 +35,7 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": _TERMINAL_STYLE.sub("", record.getMessage()),
         }
         request_id = getattr(record, "request_id", None)
         if request_id:

@@ -121,3 +121,11 @@ def test_us_brands_and_packs_map_on_the_command_line():
     assert "apixaban (RxNorm IN 1364430" in result.stdout
     assert "nirmatrelvir (RxNorm IN 2587892" in result.stdout
     assert "ritonavir (RxNorm IN 85762" in result.stdout
+
+
+def test_version_is_printed():
+    from cds_service.cli import main
+
+    with pytest.raises(SystemExit) as exit_status:
+        main(["--version"])
+    assert exit_status.value.code == 0

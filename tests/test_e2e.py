@@ -194,6 +194,18 @@ def test_discovery_is_valid_and_open_to_other_origins(served: Served):
     assert response.headers["Access-Control-Allow-Origin"] == "*"
 
 
+def test_the_log_is_plain_json_lines_without_terminal_colours(served: Served):
+    """werkzeug colours a request line's status for a terminal; a log pipeline reads JSON."""
+    offset = len(served.log_text())
+    assert requests.get(f"{served.root}/no-such-page", timeout=HTTP_TIMEOUT_S).status_code == 404
+    assert requests.get(served.url, timeout=HTTP_TIMEOUT_S).status_code == 200
+    time.sleep(0.2)  # the request line is logged after the answer is sent
+    written = served.log_text()[offset:]
+    lines = [json.loads(line) for line in written.splitlines()]  # every line is JSON
+    assert any("/no-such-page" in line["message"] and "404" in line["message"] for line in lines)
+    assert "\x1b" not in written and "\\u001b" not in written
+
+
 def test_preflight_allows_the_authorization_header(served: Served):
     response = requests.options(
         f"{served.url}/ddi-order-sign",
