@@ -156,7 +156,6 @@ class InteractionModel:
                 self._answers.popitem(last=False)
         return answer
 
-
     def _scores(self, predictor: Any, pairs: list[tuple[str, str]]) -> np.ndarray:
         """(N, SCORES): from the cache where it has them, the rest computed in one batch and
         cached; every row as the cache gives it back."""

@@ -236,7 +236,21 @@ def test_a_small_export_trains_a_head_the_service_can_load(shared_data, tmp_path
     assert meta["validation"]["auroc major vs none"] > 0.8
     assert 0.0 < meta["card_threshold"]["probability_major"] <= 1.0
     assert len(meta["calibration"]["major or worse"]["partner"]) == 4
+    assert meta["known_drugs_held_out"]["pairs"] > 1000  # the familiar drugs' blend's data
     major, harmless = predictor.probabilities_major(
         [(SIMVASTATIN, CLARITHROMYCIN), (AMOXICILLIN, ACETAMINOPHEN)]
     )
     assert major > 0.5 > harmless
+
+
+def test_pairs_of_two_familiar_drugs_are_read_through_their_own_blend():
+    """Two drugs with known pairs: the blend fitted on held-out pairs of training drugs; a drug
+    no source lists beside a familiar one: the blend fitted on drug-disjoint validation."""
+    predictor = ClinicalPredictor.load(CLINICAL)
+    stranger = next(r for r, i in predictor.rows.items() if not predictor.votes.has_known[i])
+    pairs = [(SIMVASTATIN, CLARITHROMYCIN), (stranger, CLARITHROMYCIN)]
+    served = predictor.scores(pairs)
+    predictor.known_drugs_blend = predictor.blend  # as if there were one blend only
+    single = predictor.scores(pairs)
+    assert not np.allclose(served[0, :4], single[0, :4])  # familiar pair: its own blend
+    assert np.allclose(served[1], single[1])  # a stranger's pair: the drug-disjoint blend

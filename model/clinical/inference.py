@@ -97,8 +97,12 @@ class ClinicalPredictor:
                 artifact.known_pairs.tolist(), artifact.known_sources, strict=True
             )
         }
-        self.blend = VoteBlend.from_json(
-            [artifact.meta["calibration"][o] for o in artifact.meta["outputs"]]
+        outputs = artifact.meta["outputs"]
+        self.blend = VoteBlend.from_json([artifact.meta["calibration"][o] for o in outputs])
+        # Pairs of two drugs with known pairs have a blend of their own (model.clinical.export)
+        known_drugs = artifact.meta.get("calibration_known_drugs")
+        self.known_drugs_blend = (
+            VoteBlend.from_json([known_drugs[o] for o in outputs]) if known_drugs else self.blend
         )
 
     @classmethod
@@ -137,11 +141,17 @@ class ClinicalPredictor:
             )
             mechanism = torch.softmax(mechanism_logits, dim=1).max(dim=1)
         out = np.empty((len(rows), SCORES), dtype=np.float32)
-        if self.use_votes:  # the vote blend (model.clinical.train)
+        if self.use_votes:  # the vote blend (model.clinical.blend)
             partner = self.votes.partner(rows)
         else:
             votes = partner = np.zeros((len(rows), QUESTIONS), np.float32)
-        out[:, :MECHANISM] = self.blend(grade_logits.numpy(), votes, partner)
+        logits = grade_logits.numpy()
+        both_known = self.votes.has_known[rows].all(axis=1)
+        out[:, :MECHANISM] = np.where(
+            both_known[:, None],
+            self.known_drugs_blend(logits, votes, partner),
+            self.blend(logits, votes, partner),
+        )
         out[:, MECHANISM] = mechanism.indices.numpy()
         out[:, MECHANISM + 1] = mechanism.values.numpy()
         return out
