@@ -27,8 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: find tests/
 
 from bench.load_faults import sign_body
+from cds_service.app import create_app
 from cds_service.config import Settings
-from cds_service.web import create_app
 
 PAIRS = Path(__file__).resolve().parent.parent / "tests" / "data" / "reference_pairs.tsv"
 FRENCH = re.compile(

@@ -25,8 +25,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
 
+from cds_service.app import create_app
 from cds_service.config import Settings
-from cds_service.web import create_app
 from model.metrics import auroc
 
 REFERENCE = Path(__file__).resolve().parent.parent / "tests" / "data" / "reference_pairs.tsv"

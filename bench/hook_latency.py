@@ -34,9 +34,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: find bench/
 
 from bench.load_faults import sign_body
+from cds_service.app import create_app
 from cds_service.config import Settings
 from cds_service.prediction_cache import KEY_PREFIX
-from cds_service.web import create_app, runtime
+from cds_service.web.runtime import runtime
 
 DRAFTS = {"clarithromycin": "21212", "tramadol": "10689"}
 CURRENT = {

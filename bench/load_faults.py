@@ -8,7 +8,7 @@ What runs (all on this machine, all real processes):
   nothing else;
 - the FHIR stand-in (tests/fhir_standin.py) as the EHR's FHIR server, over https with a CA of
   the run's own (the service's FHIR CA bundle), listed as the test EHR's FHIR server;
-- `gunicorn` (gthread workers, the app preloaded) serving `cds_service.web:create_app()`, EHR
+- `gunicorn` (gthread workers, the app preloaded) serving `cds_service.app:create_app()`, EHR
   tokens required (a test EHR key in a trusted-issuers file);
 - `--clients` threads, each an EHR sending, in turn: order-sign with prefetch (2 drafts + 15
   current medications drawn from 40 ingredients, so pairs vary and the caches matter), order-sign
@@ -331,7 +331,7 @@ def main() -> int:
         str(Path(sys.executable).parent / "gunicorn"), "--bind", f"127.0.0.1:{port}",
         "--workers", str(args.workers), "--worker-class", "gthread",
         "--threads", str(args.threads), "--preload", "--timeout", "30",
-        "cds_service.web:create_app()",
+        "cds_service.app:create_app()",
     ]  # fmt: skip
     started = time.monotonic()
     with log_path.open("ab") as log:

@@ -30,10 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 
 from bench.load_faults import sign_body
 from bench.products import ProductPicker
+from cds_service.app import create_app
 from cds_service.config import Settings
 from cds_service.drug_index import DrugIndex
 from cds_service.services import service_by_id
-from cds_service.web import create_app, runtime
+from cds_service.web.runtime import runtime
 
 SIGN = service_by_id("ddi-order-sign")
 

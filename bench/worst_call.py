@@ -61,8 +61,8 @@ def run_scenario(name: str) -> dict:
     """In this process: build the app, make the call once, measure it."""
     from bench.hook_latency import CURRENT, DRAFTS
     from bench.load_faults import sign_body
+    from cds_service.app import create_app
     from cds_service.config import Settings
-    from cds_service.web import create_app
 
     data_dir = Path(tempfile.mkdtemp(prefix="ddi-cds-worst-"))
     app = create_app(Settings(auth_disabled=True, data_dir=data_dir, redis_url=""))

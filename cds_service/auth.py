@@ -35,7 +35,7 @@ import requests
 
 from cds_service.config import Settings
 from cds_service.deadline import Deadline
-from cds_service.fhir_client import base_url_problem, normalise_base
+from cds_service.fhir_servers import base_url_problem, normalise_base
 from cds_service.log_sampler import LogSampler
 
 ALGORITHMS = ("ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512")

@@ -25,7 +25,7 @@ from cds_service.evidence import (
 )
 from cds_service.harm_kinds import curated_harm_kinds, effect_harm_kinds
 from cds_service.interaction_check import InteractingPair
-from cds_service.orders import READ_AS_R4, PrescribedMedication
+from cds_service.medication import READ_AS_R4, PrescribedMedication
 from cds_service.predictions import PredictedEffect
 
 # Routes by which a drug reaches the blood far less than by mouth or injection

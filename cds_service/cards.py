@@ -28,7 +28,7 @@ from cds_service.context_advice import NO_CONTEXT, PairContext, pair_context
 from cds_service.evidence import DERIVED_ACTION, KnownInteraction, lead_record
 from cds_service.interaction_check import CheckResult, InteractingPair
 from cds_service.limit_cards import LISTED, left_unchecked_card, more_interactions_card
-from cds_service.orders import PrescribedMedication
+from cds_service.medication import PrescribedMedication
 from cds_service.patient_context import PatientContext
 from cds_service.severity import Indicator
 

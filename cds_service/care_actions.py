@@ -23,7 +23,7 @@ from cds_service.card_text import clip
 from cds_service.context_advice import PairContext
 from cds_service.evidence import KnownInteraction
 from cds_service.interaction_check import InteractingPair
-from cds_service.orders import PrescribedMedication, Role
+from cds_service.medication import PrescribedMedication, Role
 from cds_service.severity import Severity
 
 LOINC = "http://loinc.org"

@@ -233,7 +233,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from werkzeug.serving import make_server
 
     from cds_service.config import Settings
-    from cds_service.fhir_client import is_loopback
+    from cds_service.fhir_servers import is_loopback
     from cds_service.logs import configure_logging
 
     settings = replace(Settings.from_env(), auth_disabled=args.no_auth, production=args.production)
@@ -268,7 +268,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             from cds_service.production import serve
 
             return serve(settings, args.host, args.port)
-        from cds_service.web import create_app
+        from cds_service.app import create_app
 
         app = create_app(settings)
     except ValueError as error:  # a key malformed, an audit trail of another key (AuditSetupError)
@@ -309,8 +309,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     is ever made here, and each is needed only by what uses it."""
     from dataclasses import replace
 
+    from cds_service.app import data_dir_of, open_audit_trail
     from cds_service.config import Settings
-    from cds_service.web import data_dir_of, open_audit_trail
 
     settings = Settings.from_env()
     if args.data_dir:
@@ -471,7 +471,7 @@ def _run_model_command(name: str, argv: Sequence[str]) -> int:
     elif name == "export-clinical":
         from model.clinical.export import main as command
     elif name == "build-drug-alone":
-        from model.drug_alone import main as command
+        from model.build_drug_alone import main as command
     else:
         from model.export import main as command
     return command(list(argv))

@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from cds_service.config import NoMedicationDataPolicy
 from cds_service.deadline import DeadlineExceeded
-from cds_service.fhir_client import FhirFetchError
+from cds_service.fhir_servers import FhirFetchError
 from cds_service.orders import CURRENT_TYPES, resources_in
 from cds_service.protocol import HookRequest
 from cds_service.services import CURRENT_MEDICATION_KEYS, ServiceDefinition

@@ -3,7 +3,8 @@
 This is the seam HAPI's CDS Hooks module draws: the web layer does the protocol (routing,
 status codes, CORS, errors), the engine does the clinical work through the pure core
 (`protocol` -> `orders` -> `interaction_check` -> `cards`). The FHIR client is an adapter
-the web layer passes in, so the engine is tested without a network.
+the web layer passes in (`cds_service.fhir_client.client_factory`), so the engine is tested
+without a network and imports no HTTP library.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from cds_service.cards import CardOptions, cards_for
 from cds_service.config import Settings
 from cds_service.current_medications import gather_current_medications
 from cds_service.deadline import Deadline
-from cds_service.fhir_client import (
-    FhirClient,
+from cds_service.fhir_servers import (
     FhirFetchError,
+    FhirReader,
     FhirServerPolicy,
     RefusedFhirServer,
 )
@@ -32,12 +33,11 @@ from cds_service.interaction_check import (
     check_interactions,
 )
 from cds_service.mapping import MedicationMapper
+from cds_service.medication import PrescribedMedication, Role
 from cds_service.orders import (
     NOT_TAKEN_STATUSES,
     ORDER_TYPES,
     MedicationReader,
-    PrescribedMedication,
-    Role,
     medication_index,
     relative_reference,
     resources_in,
@@ -50,7 +50,7 @@ from cds_service.services import ServiceDefinition
 if TYPE_CHECKING:  # an adapter over Redis, passed in by the web layer
     from cds_service.repeat_cards import ShownPairs
 
-FhirClientFactory = Callable[[HookRequest, Deadline], FhirClient]
+FhirClientFactory = Callable[[HookRequest, Deadline], FhirReader]
 # Kept back from every budget for what comes after it: curated lookups and the cards
 FINISHING_RESERVE_S = 0.1
 # The curated lookups stop at the call's deadline, but always have this long: a call that
@@ -90,10 +90,8 @@ class CdsEngine:
         self.predictions = predictions
         self.shown_pairs = shown_pairs
         self.settings = settings
-        ca_bundle = settings.fhir_ca_bundle_file
-        if ca_bundle is not None and not ca_bundle.is_file():
-            raise ValueError(f"DDI_CDS_FHIR_CA_BUNDLE_FILE {ca_bundle}: no such file")
-        self.fhir_client_factory = fhir_client_factory or self._default_client
+        # None: no FHIR server is read (each read fails as a refused server's would)
+        self.fhir_client_factory = fhir_client_factory
         self.card_options = card_options or CardOptions(
             max_predicted_cards=settings.prediction_max_cards,
             max_interaction_cards=settings.max_cards,
@@ -228,7 +226,7 @@ class CdsEngine:
 
     def _fhir_client(
         self, request: HookRequest, deadline: Deadline, policy: FhirServerPolicy | None
-    ) -> FhirClient | RefusedFhirServer:
+    ) -> FhirReader:
         """The client for the request's `fhirServer`, once the policy allows it; else one that
         fails every read as an unreachable server does (the same answer, and no connection)."""
         if policy is None:
@@ -237,21 +235,9 @@ class CdsEngine:
             policy.check(request.fhir_server or "")
         except FhirFetchError:
             return RefusedFhirServer()
+        if self.fhir_client_factory is None:
+            return RefusedFhirServer()
         return self.fhir_client_factory(request, deadline)
-
-    def _default_client(self, request: HookRequest, deadline: Deadline) -> FhirClient:
-        token = request.fhir_authorization.access_token if request.fhir_authorization else None
-        ca_bundle = self.settings.fhir_ca_bundle_file
-        return FhirClient(
-            request.fhir_server or "",
-            token,
-            connect_timeout_s=self.settings.fhir_connect_timeout_s,
-            read_timeout_s=self.settings.fhir_read_timeout_s,
-            max_pages=self.settings.fhir_max_pages,
-            max_entries=self.settings.max_medications,
-            deadline=deadline,
-            verify=str(ca_bundle) if ca_bundle is not None else True,
-        )
 
 
 def _advised(

@@ -4,11 +4,9 @@ single reads. The only module that talks to the FHIR server; `requests` with tim
 Every read works against the call's FHIR budget (`Deadline`): each socket wait is cut to what
 is left of it, and a body that trickles in is abandoned when it runs out (`FhirTimeout`).
 
-The EHR's token must reach only a FHIR server the EHR may name, and the service must not become
-a way to probe the networks it can reach (an SSRF oracle). So:
+Which servers may be read at all is decided before any connection (`cds_service.fhir_servers`).
+Once connected:
 
-* `FhirServerPolicy` decides, before any connection, whether a `fhirServer` may be read at all:
-  under EHR tokens, exactly one of the bases the token's issuer lists, over https;
 * redirects are not followed (a 3xx is a failure), paging links and references must stay on
   the named server's origin and under its base path by whole segments, dot segments (plain or
   percent-encoded) are refused;
@@ -19,110 +17,32 @@ a way to probe the networks it can reach (an SSRF oracle). So:
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from urllib3.exceptions import HTTPError as TransportError
 from urllib3.exceptions import TimeoutError as TransportTimeout
 
-from cds_service.deadline import Deadline, DeadlineExceeded
+from cds_service.config import Settings
+from cds_service.deadline import Deadline
+from cds_service.fhir_servers import (
+    FhirTimeout,
+    failure,
+    has_dot_segment,
+    log,
+    normalise_base,
+    origin,
+    shown,
+)
 from cds_service.orders import resources_in
+from cds_service.protocol import HookRequest
 
 FHIR_JSON = "application/fhir+json"
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 _CHUNK_BYTES = 64 * 1024
-# What the caller learns of any failure to read the FHIR server, refusals and timeouts included:
-# one text, so that answers cannot tell a closed port from a 404 or from another service.
-FHIR_UNREADABLE = "the FHIR server the request names could not be read"
-
-log = logging.getLogger("cds_service.fhir")
-
-
-class FhirFetchError(Exception):
-    """The data could not be had. `str()` is always `FHIR_UNREADABLE`; `detail` says why, for
-    the service log only (never the token, never patient data, never the server's own text)."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(FHIR_UNREADABLE)
-        self.detail = detail
-
-
-class FhirTimeout(FhirFetchError, DeadlineExceeded):
-    """The FHIR server was too slow for the time the call allows (not an error it reported)."""
-
-
-@dataclass(frozen=True, slots=True)
-class FhirServerPolicy:
-    """Which `fhirServer` a hook call may have the service connect to.
-
-    `bases`: the exact base URLs allowed (compared without a trailing slash), from the verified
-    token's issuer; None: any https base (no issuer: `--no-auth` development, or the engine used
-    without the web layer). `http_loopback`: plain http to a loopback host as well (`--no-auth`
-    only: the token would otherwise cross the network in clear)."""
-
-    bases: frozenset[str] | None = None
-    http_loopback: bool = False
-
-    @classmethod
-    def of_issuer(cls, bases: tuple[str, ...] | frozenset[str]) -> FhirServerPolicy:
-        return cls(frozenset(normalise_base(b) for b in bases))
-
-    def check(self, url: str) -> None:
-        """Raises `FhirFetchError` when `url` may not be connected to (before any connection)."""
-        problem = base_url_problem(url, http_loopback=self.http_loopback)
-        if problem is None and self.bases is not None and normalise_base(url) not in self.bases:
-            problem = "not one of the FHIR servers the token's issuer may name"
-        if problem is not None:
-            raise _failure(url, f"fhirServer refused: {problem}")
-
-
-def normalise_base(url: str) -> str:
-    """The one normalisation a base gets before it is compared: no trailing slash."""
-    return url.rstrip("/")
-
-
-def base_url_problem(url: str, *, http_loopback: bool = False) -> str | None:
-    """Why `url` cannot be a FHIR base this service connects to; None when it can."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not one
-    except ValueError:
-        return "not a URL"
-    if not parts.hostname:
-        return "no host"
-    if parts.username is not None or parts.password is not None:
-        return "credentials in the URL"
-    if parts.query or parts.fragment or "?" in url or "#" in url:
-        return "a query or fragment"
-    if _has_dot_segment(parts.path) or "\\" in url:
-        return "dot segments or backslashes in the path"
-    if parts.scheme == "https":
-        return None
-    if parts.scheme == "http" and http_loopback and is_loopback(parts.hostname):
-        return None
-    return "plain http" if parts.scheme == "http" else "not https"
-
-
-class RefusedFhirServer:
-    """Stands in for a `FhirClient` when the `fhirServer` was refused: every read fails as a
-    failed connection would, and nothing is sent anywhere."""
-
-    unread: list[str]
-
-    def __init__(self) -> None:
-        self.unread = []
-
-    def search(self, query: str) -> list[Mapping[str, Any]]:
-        raise FhirFetchError("fhirServer refused")
-
-    def read(self, reference: str) -> Mapping[str, Any]:
-        raise FhirFetchError("fhirServer refused")
 
 
 class FhirClient:
@@ -141,7 +61,7 @@ class FhirClient:
     ) -> None:
         """`verify`: True (the system's CAs) or the path of a CA bundle (a hospital's own CA)."""
         self.base_url = normalise_base(base_url) + "/"
-        self._origin = _origin(self.base_url)
+        self._origin = origin(self.base_url)
         self._base_path = urlsplit(self.base_url).path.rstrip("/")
         self._headers = {"Accept": FHIR_JSON}
         if access_token:
@@ -162,7 +82,7 @@ class FhirClient:
         while url and pages < self.max_pages and len(found) < self.max_entries:
             bundle = self._get(url)
             if bundle.get("resourceType") != "Bundle":
-                raise _failure(self.base_url, "a search was answered with another resource type")
+                raise failure(self.base_url, "a search was answered with another resource type")
             found.extend(resources_in(bundle, self.max_entries - len(found)))
             pages += 1
             url = _next_link(bundle)
@@ -179,19 +99,19 @@ class FhirClient:
     def read(self, reference: str) -> Mapping[str, Any]:
         resource = self._get(self._url(reference))
         if resource.get("resourceType") == "OperationOutcome":
-            raise _failure(self.base_url, "a read was answered with an OperationOutcome")
+            raise failure(self.base_url, "a read was answered with an OperationOutcome")
         return resource
 
     def _url(self, reference: str) -> str:
         """`reference` resolved against the base; it must stay on the base's origin and under
         its path by whole segments (`/fhir-admin` is not under `/fhir`)."""
-        if "\\" in reference or _has_dot_segment(urlsplit(reference).path):
-            raise _failure(self.base_url, "a link with dot segments was not followed")
+        if "\\" in reference or has_dot_segment(urlsplit(reference).path):
+            raise failure(self.base_url, "a link with dot segments was not followed")
         url = urljoin(self.base_url, reference)
         parts = urlsplit(url)
         inside = parts.path == self._base_path or parts.path.startswith(self._base_path + "/")
-        if _origin(url) != self._origin or not inside or _has_dot_segment(parts.path):
-            raise _failure(self.base_url, "a link leading off the FHIR base was not followed")
+        if origin(url) != self._origin or not inside or has_dot_segment(parts.path):
+            raise failure(self.base_url, "a link leading off the FHIR base was not followed")
         return url
 
     def _get(self, url: str) -> Mapping[str, Any]:
@@ -211,17 +131,17 @@ class FhirClient:
         except requests.Timeout:
             raise self._too_slow() from None
         except (requests.RequestException, TransportError, OSError, ValueError) as error:
-            raise _failure(url, f"no answer ({type(error).__name__})") from None
+            raise failure(url, f"no answer ({type(error).__name__})") from None
         with response:
             if response.status_code != 200:
-                raise _failure(url, f"HTTP {response.status_code}")
+                raise failure(url, f"HTTP {response.status_code}")
             body = self._body(response, url)
         try:
             data = json.loads(body)
         except (ValueError, RecursionError):
-            raise _failure(url, "the answer is not JSON") from None
+            raise failure(url, "the answer is not JSON") from None
         if not isinstance(data, Mapping) or not isinstance(data.get("resourceType"), str):
-            raise _failure(url, "the answer is not a FHIR resource")
+            raise failure(url, "the answer is not a FHIR resource")
         return data
 
     def _body(self, response: requests.Response, url: str) -> bytes:
@@ -234,57 +154,19 @@ class FhirClient:
                 chunks.append(chunk)
                 size += len(chunk)
                 if size > MAX_RESPONSE_BYTES:
-                    raise _failure(url, "the answer is larger than allowed")
+                    raise failure(url, "the answer is larger than allowed")
                 if self.deadline.expired():
                     raise self._too_slow()
         except (TransportTimeout, TimeoutError):
             raise self._too_slow() from None
         except (TransportError, requests.RequestException, OSError) as error:
-            raise _failure(url, f"the answer broke off ({type(error).__name__})") from None
+            raise failure(url, f"the answer broke off ({type(error).__name__})") from None
         return b"".join(chunks)
 
     def _too_slow(self) -> FhirTimeout:
         detail = f"no answer within the {self.deadline.seconds:.1f} s allowed"
-        log.warning("FHIR server %s: %s", _shown(self.base_url), detail)
+        log.warning("FHIR server %s: %s", shown(self.base_url), detail)
         return FhirTimeout(detail)
-
-
-def _failure(url: str, detail: str) -> FhirFetchError:
-    log.warning("FHIR server %s: %s", _shown(url), detail)
-    return FhirFetchError(detail)
-
-
-def _shown(url: str) -> str:
-    """The origin only: a path or query can carry the patient's id."""
-    scheme, netloc = _origin(url)
-    return f"{scheme}://{netloc.rpartition('@')[2]}"[:200]
-
-
-def _origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return parts.scheme, parts.netloc
-
-
-def _has_dot_segment(path: str) -> bool:
-    """A `.` or `..` segment, however percent-encoded (a server may decode it and climb out of
-    the base), or an encoded slash that would make one segment two."""
-    for segment in path.split("/"):
-        decoded = segment
-        for _ in range(3):  # %252e is %2e once decoded, . twice
-            decoded = unquote(decoded)
-        if decoded in {".", ".."} or "/" in decoded or "\\" in decoded:
-            return True
-    return False
-
-
-def is_loopback(host: str) -> bool:
-    """localhost or a loopback address (the only hosts development may reach over http)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _next_link(bundle: Mapping[str, Any]) -> str | None:
@@ -294,3 +176,27 @@ def _next_link(bundle: Mapping[str, Any]) -> str | None:
             url = link.get("url")
             return url if isinstance(url, str) and url else None
     return None
+
+
+def client_factory(settings: Settings) -> Callable[[HookRequest, Deadline], FhirClient]:
+    """What the web layer passes the engine: a client per call for the request's `fhirServer`
+    and token, with the settings' timeouts, page limits and CA bundle. Raises ValueError when
+    the CA bundle the settings name is not there (the service does not start)."""
+    ca_bundle = settings.fhir_ca_bundle_file
+    if ca_bundle is not None and not ca_bundle.is_file():
+        raise ValueError(f"DDI_CDS_FHIR_CA_BUNDLE_FILE {ca_bundle}: no such file")
+
+    def client_for(request: HookRequest, deadline: Deadline) -> FhirClient:
+        token = request.fhir_authorization.access_token if request.fhir_authorization else None
+        return FhirClient(
+            request.fhir_server or "",
+            token,
+            connect_timeout_s=settings.fhir_connect_timeout_s,
+            read_timeout_s=settings.fhir_read_timeout_s,
+            max_pages=settings.fhir_max_pages,
+            max_entries=settings.max_medications,
+            deadline=deadline,
+            verify=str(ca_bundle) if ca_bundle is not None else True,
+        )
+
+    return client_for

@@ -26,8 +26,7 @@ from cds_service.grading import (
     applied_locally,
     grade_pair,
 )
-from cds_service.medication import Ingredient
-from cds_service.orders import PrescribedMedication
+from cds_service.medication import Ingredient, PrescribedMedication
 from cds_service.predictions import (
     TIER_ORDER,
     InteractionPredictionSource,

@@ -78,3 +78,32 @@ class MedicationMapping:
     @property
     def ingredient_rxcuis(self) -> tuple[str, ...]:
         return tuple(m.ingredient.rxcui for m in self.ingredients)
+
+
+READ_AS_R4 = "FHIR R4 (validated)"
+READ_AS_LENIENT = "lenient (not valid R4: an STU3/DSTU2 shape or extra elements)"
+
+
+class Role(StrEnum):
+    DRAFT = "draft order"
+    CURRENT = "current medication"
+
+
+@dataclass(frozen=True, slots=True)
+class PrescribedMedication:
+    role: Role
+    resource_type: str
+    resource_id: str | None
+    status: str | None
+    mapping: MedicationMapping
+    route: str | None  # "oral", "topical", ... from the dosage route or the dose form
+    origin: str  # where in the request it was found, e.g. "prefetch medicationRequests"
+    read_as: str
+
+    @property
+    def reference(self) -> str | None:
+        return f"{self.resource_type}/{self.resource_id}" if self.resource_id else None
+
+    @property
+    def label(self) -> str:
+        return self.mapping.label or f"{self.resource_type} without a medication name"

@@ -11,8 +11,6 @@ is obtained through the `fetch_medication` callable the caller passes in, if any
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -20,7 +18,13 @@ from pydantic import ValidationError
 
 from cds_service.codes import route_from_dose_form
 from cds_service.mapping import MedicationMapper
-from cds_service.medication import MedicationMapping
+from cds_service.medication import (
+    READ_AS_LENIENT,
+    READ_AS_R4,
+    MedicationMapping,
+    PrescribedMedication,
+    Role,
+)
 
 ORDER_TYPES = frozenset({"MedicationRequest", "MedicationOrder"})  # MedicationOrder: DSTU2
 CURRENT_TYPES = ORDER_TYPES | {
@@ -32,35 +36,7 @@ CURRENT_TYPES = ORDER_TYPES | {
 NOT_TAKEN_STATUSES = frozenset(
     {"entered-in-error", "cancelled", "stopped", "not-taken", "declined", "revoked", "not-done"}
 )
-READ_AS_R4 = "FHIR R4 (validated)"
-READ_AS_LENIENT = "lenient (not valid R4: an STU3/DSTU2 shape or extra elements)"
-
 MedicationFetcher = Callable[[str], Mapping[str, Any]]  # reference -> Medication; raises on error
-
-
-class Role(StrEnum):
-    DRAFT = "draft order"
-    CURRENT = "current medication"
-
-
-@dataclass(frozen=True, slots=True)
-class PrescribedMedication:
-    role: Role
-    resource_type: str
-    resource_id: str | None
-    status: str | None
-    mapping: MedicationMapping
-    route: str | None  # "oral", "topical", ... from the dosage route or the dose form
-    origin: str  # where in the request it was found, e.g. "prefetch medicationRequests"
-    read_as: str
-
-    @property
-    def reference(self) -> str | None:
-        return f"{self.resource_type}/{self.resource_id}" if self.resource_id else None
-
-    @property
-    def label(self) -> str:
-        return self.mapping.label or f"{self.resource_type} without a medication name"
 
 
 def resources_in(value: Any, limit: int) -> Iterator[Mapping[str, Any]]:

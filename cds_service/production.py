@@ -96,7 +96,7 @@ class ProductionServer(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from cds_service.web import create_app
+        from cds_service.app import create_app
 
         return create_app(self.settings)
 

@@ -1,7 +1,7 @@
 """gunicorn settings for a plain command line, the same as `ddi-cds serve --production`:
 
     PROMETHEUS_MULTIPROC_DIR=/tmp/ddi-cds-metrics gunicorn -c deploy/gunicorn.conf.py \
-        'cds_service.web:create_production_app()'
+        'cds_service.app:create_production_app()'
 
 (the folder must exist and be empty at start). Reasons for each value: cds_service/production.py.
 """

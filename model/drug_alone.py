@@ -9,7 +9,7 @@ explained by that drug and never shown as an interaction. TIP's single-drug side
 cannot serve here: its 10,184 side effects share no UMLS CUI with the 963 pair side effects
 (Decagon kept the two vocabularies apart) and come without names to join on.
 
-    ddi-cds build-drug-alone            # about 2 minutes on 2 cores; writes drug_alone.npz
+    ddi-cds build-drug-alone            # about 2 minutes on 2 cores (model.build_drug_alone)
 
 The file names the model version it was computed from; a predictor refuses one of another
 version (a retrained model needs a new file).
@@ -17,15 +17,12 @@ version (a retrained model needs a new file).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-
-from model.artifact import PACKAGED
 
 if TYPE_CHECKING:  # model.inference reads this module's files
     from model.inference import Predictor
@@ -76,22 +73,3 @@ def load(directory: Path, version: str) -> np.ndarray | None:
             )
             return None
         return archive["rates"].astype(np.float32)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="ddi-cds build-drug-alone", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("--artifact", type=Path, default=PACKAGED)
-    args = parser.parse_args(argv)
-    from model.inference import Predictor
-
-    predictor = Predictor(args.artifact)
-    rates = compute(predictor)
-    save(args.artifact, rates, predictor.version)
-    print(f"wrote {args.artifact / DRUG_ALONE} for {predictor.version}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

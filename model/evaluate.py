@@ -28,7 +28,7 @@ from model.config import TrainConfig
 from model.data import Benchmark
 from model.metrics import ap_at_k, aupr, aupr_negatives, auroc, brier, expected_calibration_error
 from model.network import DDIModel
-from model.prepare import Prepared, prepare
+from model.prepare import Prepared, build_model, prepare
 from model.splits import EvaluationSet, evaluation_set
 
 EVALUATION_SEED_OFFSET = 1  # negatives are drawn with config.seed + this, once per partition
@@ -137,7 +137,6 @@ def evaluate_run(run_dir: Path, data_dir: Path, prepared: Prepared | None = None
     artifact = load_artifact(run_dir)
     config = artifact.config
     prepared = prepared or prepare(config, data_dir)
-    from model.train import build_model  # the same constructor the run used
 
     model = build_model(config, prepared)
     model.load_state_dict(artifact.network_state())

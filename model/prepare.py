@@ -15,6 +15,7 @@ import torch
 from model.config import TrainConfig
 from model.data import Benchmark, load_benchmark
 from model.features import DESCRIPTOR_NAMES, DescriptorScaler, featurise, raw_descriptors
+from model.network import DDIModel
 from model.profiles import random_walk_profiles
 from model.splits import TRAIN, Split, make_split, training_reports
 
@@ -77,4 +78,17 @@ def prepare(config: TrainConfig, data_dir: Path, benchmark: Benchmark | None = N
             0,
         ),
         records=training_reports(benchmark, split),
+    )
+
+
+def build_model(config: TrainConfig, prepared: Prepared) -> DDIModel:
+    torch.manual_seed(config.seed)
+    return DDIModel(
+        bits=prepared.bits.shape[1],
+        descriptors=prepared.descriptors.shape[1],
+        genes=prepared.profile_targets.shape[1],
+        side_effects=len(prepared.benchmark.side_effects),
+        known_drugs=len(prepared.benchmark.drugs),
+        profile=config.profile,
+        pair=config.pair,
     )

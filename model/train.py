@@ -36,7 +36,7 @@ from model.config import TrainConfig
 from model.data import Benchmark
 from model.evaluate import EVALUATION_SEED_OFFSET, base_rate_log_odds, score_pairs, summarise
 from model.network import DDIModel
-from model.prepare import Prepared, prepare
+from model.prepare import Prepared, build_model, prepare
 from model.seriousness import classify
 from model.splits import TRAIN, VALIDATION, EvaluationSet, Split, evaluation_set
 
@@ -73,19 +73,6 @@ class Progress:
             file=sys.stderr,
             flush=True,
         )
-
-
-def build_model(config: TrainConfig, prepared: Prepared) -> DDIModel:
-    torch.manual_seed(config.seed)
-    return DDIModel(
-        bits=prepared.bits.shape[1],
-        descriptors=prepared.descriptors.shape[1],
-        genes=prepared.profile_targets.shape[1],
-        side_effects=len(prepared.benchmark.side_effects),
-        known_drugs=len(prepared.benchmark.drugs),
-        profile=config.profile,
-        pair=config.pair,
-    )
 
 
 def _pretrain_profiles(model: DDIModel, prepared: Prepared, config: TrainConfig) -> float:

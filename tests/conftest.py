@@ -69,8 +69,8 @@ def app(tmp_path, schema_validator):
     client is checked against the CDS Hooks JSON Schemas; a breach fails the test at teardown."""
     from flask import request
 
+    from cds_service.app import create_app
     from cds_service.config import Settings
-    from cds_service.web import create_app
 
     app = create_app(Settings(auth_disabled=True, data_dir=tmp_path))
     breaches: list[str] = []

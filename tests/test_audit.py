@@ -15,12 +15,13 @@ import pytest
 from prometheus_client import REGISTRY
 
 from cds_service import audit, audit_record
+from cds_service.app import create_app, open_audit_trail
 from cds_service.audit import AuditTrail
 from cds_service.audit_record import HookCallRecord, card_entry, card_hash
 from cds_service.cli import main
 from cds_service.config import Settings
 from cds_service.secret_keys import AuditSetupError, Pseudonyms, pseudonym_key
-from cds_service.web import create_app, open_audit_trail, runtime
+from cds_service.web.runtime import runtime
 from tests.conftest import hook_request, medication_request
 from tests.ehr_tokens import authorization, write_trust
 

@@ -25,9 +25,9 @@ import pytest
 from flask import Flask
 from jsonschema import Draft202012Validator, FormatChecker
 
+from cds_service.app import create_app
 from cds_service.config import Settings
 from cds_service.schemas import load_schema
-from cds_service.web import create_app
 from tests.conftest import ROOT, RXNORM
 
 DOC = ROOT / "docs" / "bad-requests.md"

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from cds_service.app import create_app
 from cds_service.config import Settings
 from cds_service.deadline import Deadline
 from cds_service.interaction_check import CheckLimits, check_interactions
-from cds_service.orders import PrescribedMedication, Role
+from cds_service.medication import PrescribedMedication, Role
 from cds_service.severity import Severity
-from cds_service.web import create_app
 from tests.conftest import order_sign_by_codes
 
 WARFARIN, IBUPROFEN, CLARITHROMYCIN, SIMVASTATIN = "11289", "5640", "21212", "36567"

@@ -170,8 +170,8 @@ def reference_cards(tmp_path_factory) -> list[dict]:
     import csv
     from pathlib import Path
 
+    from cds_service.app import create_app
     from cds_service.config import Settings
-    from cds_service.web import create_app
 
     settings = Settings(auth_disabled=True, data_dir=tmp_path_factory.mktemp("ref"))
     client = create_app(settings).test_client()

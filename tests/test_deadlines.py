@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from cds_service.app import create_app
 from cds_service.auth import JwksCache, TokenRejected
 from cds_service.config import Settings
 from cds_service.deadline import Deadline, queued_seconds
 from cds_service.drug_index import DEFAULT_INDEX_PATH
-from cds_service.web import create_app
 from model.artifact import PACKAGED
 from tests.conftest import order_sign_by_codes
 from tests.fhir_standin import Fault, FhirStandIn

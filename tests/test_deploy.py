@@ -101,7 +101,7 @@ def test_probes_and_ports_match_the_service(app):
 
 
 def test_the_placeholder_pseudonym_key_stops_the_service_from_starting(tmp_path):
-    from cds_service.web import create_app
+    from cds_service.app import create_app
 
     secret = named("Secret", "ddi-cds-secrets")["stringData"]
     settings = Settings.from_env({**secret, "DDI_CDS_DATA_DIR": str(tmp_path)})

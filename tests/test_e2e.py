@@ -25,7 +25,7 @@ import pytest
 import requests
 from jsonschema import Draft202012Validator, FormatChecker
 
-from cds_service.fhir_client import FHIR_UNREADABLE
+from cds_service.fhir_servers import FHIR_UNREADABLE
 from cds_service.schemas import load_schema
 from tests.conftest import RXNORM
 from tests.ehr_tokens import authorization, write_trust

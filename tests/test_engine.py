@@ -9,7 +9,7 @@ from cds_service.config import NoMedicationDataPolicy, Settings
 from cds_service.current_medications import MedicationDataUnavailable
 from cds_service.engine import CdsEngine
 from cds_service.knowledge import Severity, default_knowledge_base
-from cds_service.orders import READ_AS_LENIENT
+from cds_service.medication import READ_AS_LENIENT
 from cds_service.protocol import RequestError
 from cds_service.services import service_by_id
 from tests.conftest import hook_request, medication_request, rxnorm

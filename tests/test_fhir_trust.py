@@ -15,14 +15,10 @@ from typing import Any
 
 import pytest
 
+from cds_service.app import create_app
 from cds_service.config import Settings
-from cds_service.fhir_client import (
-    FHIR_UNREADABLE,
-    FhirClient,
-    FhirFetchError,
-    FhirServerPolicy,
-)
-from cds_service.web import create_app
+from cds_service.fhir_client import FhirClient
+from cds_service.fhir_servers import FHIR_UNREADABLE, FhirFetchError, FhirServerPolicy
 from tests.conftest import hook_request, medication_request
 from tests.ehr_tokens import authorization, write_trust
 from tests.fhir_standin import Fault, FhirStandIn

@@ -112,8 +112,8 @@ def test_listed_pairs_never_get_a_predicted_card(client):
 
 
 def test_a_site_can_make_the_predicted_card_a_warning_or_turn_it_off(tmp_path):
+    from cds_service.app import create_app
     from cds_service.config import Settings
-    from cds_service.web import create_app
 
     def client_with(**settings):
         base = Settings(auth_disabled=True, data_dir=tmp_path, redis_url="")

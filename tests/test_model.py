@@ -178,7 +178,9 @@ def test_the_served_model_scores_pairs_as_evaluation_did(planted):
     assert recorded.all()  # random split: every pair of training drugs has a record
     evaluated = score_pairs(served.model, prepared, pairs)
     logits = served.logits([(drugs[i], drugs[j]) for i, j in pairs])
-    assert np.allclose(logits, evaluated, atol=1e-4)
+    # the artifact stores the record codes in float16 (3 significant digits): the logits agree
+    # to that, where a wrong code or a missing record would move them by whole units
+    assert np.allclose(logits, evaluated, rtol=1e-3, atol=1e-3), np.abs(logits - evaluated).max()
     why = served.explain((drugs[0], drugs[3]), 0)
     assert why.record_logit is not None
     assert served.explain((drugs[0], APIXABAN), 0).record_logit is None

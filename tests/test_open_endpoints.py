@@ -9,9 +9,9 @@ import secrets
 
 import pytest
 
+from cds_service.app import create_app
 from cds_service.config import Settings
 from cds_service.rate_limit import TokenBucket
-from cds_service.web import create_app
 from cds_service.web.open_limits import EXTENSION
 from tests.conftest import order_sign_by_codes
 

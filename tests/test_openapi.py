@@ -15,9 +15,9 @@ from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from cds_service.app import create_app
 from cds_service.config import NoMedicationDataPolicy, Settings
 from cds_service.services import SERVICES
-from cds_service.web import create_app
 from cds_service.web.openapi import SOURCE, openapi_document
 from tests.conftest import hook_request, medication_request
 

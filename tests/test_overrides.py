@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from cds_service.app import create_app
 from cds_service.config import Settings
 from cds_service.drug_index import DrugIndex
 from cds_service.grading import PairGrade
@@ -14,7 +15,6 @@ from cds_service.knowledge import default_knowledge_base
 from cds_service.overrides import OverridesError
 from cds_service.severity import Indicator, Severity
 from cds_service.site_overrides import load_site_overrides
-from cds_service.web import create_app
 from tests.conftest import order_sign_by_codes
 
 WARFARIN, IBUPROFEN, ACETAMINOPHEN = "11289", "5640", "161"

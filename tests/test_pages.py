@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 
 import pytest
 
+from cds_service.app import create_app
 from cds_service.charts import EffectBar, GeneBar, gene_chart, side_effect_chart
 from cds_service.config import Settings
 from cds_service.try_it import (
@@ -20,7 +21,6 @@ from cds_service.try_it import (
     order_sign_request,
     picked_label,
 )
-from cds_service.web import create_app
 from cds_service.web.pages import CONTENT_SECURITY_POLICY, markdown
 
 WARFARIN, IBUPROFEN, ADALIMUMAB = "11289", "5640", "327361"

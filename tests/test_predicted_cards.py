@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from cds_service.app import create_app
 from cds_service.config import Settings
 from cds_service.medication import Ingredient
 from cds_service.model_predictions import ModelDrugMatcher, load_predictor
@@ -15,7 +16,6 @@ from cds_service.predictions import (
     PredictionPolicy,
 )
 from cds_service.services import service_by_id
-from cds_service.web import create_app
 from tests.conftest import order_sign_by_codes
 
 WARFARIN, IBUPROFEN, ASPIRIN, ADALIMUMAB = "11289", "5640", "1191", "327361"

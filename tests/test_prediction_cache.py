@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import redis
 
+from cds_service.app import create_app
 from cds_service.config import Settings
 from cds_service.prediction_cache import (
     INTEGRITY_LABEL,
@@ -26,7 +27,6 @@ from cds_service.prediction_cache import (
     cache_key,
     integrity_key,
 )
-from cds_service.web import create_app
 from tests.conftest import hook_request, medication_request
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -79,8 +79,8 @@ RESOURCE_TYPES = [
 
 @pytest.fixture(scope="module")
 def hostile_app(tmp_path_factory):
+    from cds_service.app import create_app
     from cds_service.config import Settings
-    from cds_service.web import create_app
 
     return create_app(Settings(auth_disabled=True, data_dir=tmp_path_factory.mktemp("hostile")))
 

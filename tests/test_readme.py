@@ -54,3 +54,30 @@ def test_run_command_starts_the_service_on_its_defaults_without_redis(tmp_path):
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
+
+
+def _layout_paths() -> set[str]:
+    """The paths the README's layout table names in its first column."""
+    rows = [
+        line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| `")
+    ]
+    return {path for row in rows for path in re.findall(r"`([^`]+)`", row.split("|")[1])}
+
+
+def test_the_layout_table_names_every_module_and_nothing_that_is_gone():
+    named = _layout_paths()
+    modules = [
+        path
+        for package in ("cds_service", "model")
+        for path in [*(ROOT / package).glob("*.py"), *(ROOT / package).iterdir()]
+        if path.name not in {"__init__.py", "__main__.py", "__pycache__"}
+        and (path.suffix == ".py" or path.is_dir())
+    ]
+    unnamed = [
+        str(path.relative_to(ROOT)) + ("/" if path.is_dir() else "")
+        for path in modules
+        if str(path.relative_to(ROOT)) + ("/" if path.is_dir() else "") not in named
+    ]
+    assert unnamed == []
+    gone = [p for p in named if "/" in p and "*" not in p and not (ROOT / p.rstrip("/")).exists()]
+    assert gone == []

@@ -183,8 +183,8 @@ def evaluate(client, pair: Pair, ingredient_names) -> Outcome:
 def reference_client(tmp_path_factory, schema_validator):
     """One app for the whole list (an app per row would cost a minute), every answer checked
     against the CDS Hooks response schema; outcomes are kept for the summary."""
+    from cds_service.app import create_app
     from cds_service.config import Settings
-    from cds_service.web import create_app
 
     settings = Settings(auth_disabled=True, data_dir=tmp_path_factory.mktemp("reference"))
     client = create_app(settings).test_client()

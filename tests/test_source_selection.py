@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
+from cds_service.app import create_app
 from cds_service.config import Settings
 from cds_service.knowledge import KnowledgeBase
 from cds_service.source_selection import SelectedSources, select_sources
-from cds_service.web import create_app
 from tests.conftest import order_sign_by_codes
 
 WARFARIN, IBUPROFEN = "11289", "5640"

@@ -7,9 +7,9 @@ import json
 import pytest
 from prometheus_client import REGISTRY
 
+from cds_service.app import create_app
 from cds_service.cli import main as cli_main
 from cds_service.config import Settings
-from cds_service.web import create_app
 from tests.conftest import EXAMPLES, hook_request, medication_request
 from tests.ehr_tokens import authorization, write_trust
 

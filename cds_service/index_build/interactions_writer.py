@@ -30,8 +30,8 @@ from cds_service.index_build import (
 )
 from cds_service.index_build.ansm_entry import ANSM_2016, ANSM_2020
 from cds_service.index_build.drug_facts import DrugFacts
+from cds_service.index_build.groups import Group
 from cds_service.index_build.ingredient_resolver import IngredientResolver, UnmappedLog
-from cds_service.index_build.pharmacology import Group
 from cds_service.index_build.source_classes import ClassWidener
 from cds_service.index_build.sqlite_writer import digest_files, write_sqlite
 from cds_service.index_build.statements import PairRow, Statement

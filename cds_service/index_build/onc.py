@@ -21,8 +21,8 @@ from pathlib import Path
 from cds_service.drug_index import DrugIndex
 from cds_service.evidence import EvidenceKind, Flag
 from cds_service.index_build.drug_facts import DrugFacts
+from cds_service.index_build.groups import Group, Membership
 from cds_service.index_build.ingredient_resolver import IngredientResolver, UnmappedLog
-from cds_service.index_build.pharmacology import Group, Membership
 from cds_service.index_build.source_classes import ClassWidener
 from cds_service.index_build.spreadsheets import xls_rows
 from cds_service.index_build.statements import PairRow, Statement, pair_of, rows_between

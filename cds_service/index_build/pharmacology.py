@@ -18,7 +18,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cds_service.evidence import EvidenceKind
+from cds_service.index_build.crediblemeds import known_tdp_group
 from cds_service.index_build.drug_facts import UNIPROT_BY_GENE, DrugFacts
+from cds_service.index_build.groups import Group, Membership
 from cds_service.index_build.ingredient_resolver import IngredientResolver
 from cds_service.index_build.statements import PairRow, Statement, rows_between
 from cds_service.severity import Severity
@@ -144,19 +146,6 @@ class Tables:
     members: list[MemberRow] = field(default_factory=list)
     rules: list[RuleRow] = field(default_factory=list)
     summaries: dict[str, tuple[str, str]] = field(default_factory=dict)  # rule -> harm, action
-
-
-@dataclass(frozen=True, slots=True)
-class Membership:
-    basis: str  # how the drug joined, in words a card can show
-    note: str = ""  # what too much (or too little) of the drug does, for rule texts
-
-
-@dataclass(frozen=True, slots=True)
-class Group:
-    id: str
-    label: str
-    members: dict[str, Membership]  # ingredient RXCUI → how it joined
 
 
 def _split(cell: str) -> tuple[str, ...]:
@@ -454,7 +443,6 @@ def compile_rules(
 
 def main(argv: list[str] | None = None) -> int:
     from cds_service.drug_index import DrugIndex
-    from cds_service.index_build.crediblemeds import known_tdp_group
 
     parser = argparse.ArgumentParser(description="Check the pharmacology rule tables.")
     parser.add_argument("--check", action="store_true", help="resolve and report (default)")

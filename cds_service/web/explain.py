@@ -20,9 +20,9 @@ from cds_service.codes import is_rxcui
 from cds_service.medication import Ingredient
 from cds_service.prediction_cards import CAUTION
 from cds_service.protocol import RequestError
-from cds_service.web import runtime
 from cds_service.web.open_limits import limits, rate_limited
 from cds_service.web.pages import page_response, wants_html
+from cds_service.web.runtime import runtime
 
 blueprint = Blueprint("explain", __name__)
 blueprint.before_request(rate_limited)  # open to anyone: see cds_service.web.open_limits

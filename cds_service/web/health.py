@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from cds_service.web import runtime
+from cds_service.web.runtime import runtime
 
 blueprint = Blueprint("health", __name__)
 

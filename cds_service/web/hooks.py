@@ -16,12 +16,12 @@ from cds_service.auth import ReplayCheckUnavailable, TokenRejected
 from cds_service.cards import SERVICE_LABEL
 from cds_service.deadline import Deadline, queued_seconds
 from cds_service.feedback import parse_feedback
-from cds_service.fhir_client import FhirServerPolicy
+from cds_service.fhir_servers import FhirServerPolicy
 from cds_service.prediction_cards import MODEL_LABEL
 from cds_service.protocol import RequestError
 from cds_service.services import SERVICES, ServiceDefinition, service_by_id
-from cds_service.web import runtime
 from cds_service.web.errors import operation_outcome, read_json_body
+from cds_service.web.runtime import runtime
 
 blueprint = Blueprint("hooks", __name__, url_prefix="/cds-services")
 log = logging.getLogger("cds_service.hooks")

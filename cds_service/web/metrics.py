@@ -18,7 +18,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from cds_service.prediction_cache import PredictionCache
-from cds_service.web import runtime
+from cds_service.web.runtime import runtime
 
 blueprint = Blueprint("metrics", __name__)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

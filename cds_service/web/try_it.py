@@ -29,9 +29,9 @@ from cds_service.try_it import (
     order_sign_request,
     picked_label,
 )
-from cds_service.web import runtime
 from cds_service.web.open_limits import busy, limits, rate_limited
 from cds_service.web.pages import page_response
+from cds_service.web.runtime import runtime
 
 blueprint = Blueprint("try_it", __name__)
 log = logging.getLogger("cds_service.web")

@@ -1,0 +1,57 @@
+"""What the request handlers share, loaded once per process by the app factory
+(`cds_service.app.create_app`) and read through `runtime()`: blueprints import this module,
+never the factory, so the web layer has no import cycle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+
+from cds_service import __version__
+from cds_service.audit import AuditTrail
+from cds_service.auth import TokenVerifier
+from cds_service.config import Settings
+from cds_service.drug_index import DrugIndex
+from cds_service.engine import CdsEngine
+from cds_service.feedback import FeedbackStore
+from cds_service.interaction_model import InteractionModel
+from cds_service.knowledge import KnowledgeBase
+from cds_service.prediction_cache import PredictionCache
+from cds_service.secret_keys import Pseudonyms
+from cds_service.source_selection import SelectedSources
+
+EXTENSION = "ddi_cds"  # the key under which the app keeps its Runtime
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """What the request handlers share: loaded once per process."""
+
+    settings: Settings
+    index: DrugIndex
+    knowledge: KnowledgeBase | SelectedSources  # the site's choice of sources
+    engine: CdsEngine
+    feedback: FeedbackStore
+    cache: PredictionCache
+    model_version: str | None  # None: the model is switched off
+    verifier: TokenVerifier | None  # None: tokens not required (--no-auth)
+    audit: AuditTrail
+    interactions: InteractionModel | None = None  # the clinical head; None: switched off
+
+    @property
+    def pseudonyms(self) -> Pseudonyms:
+        return self.audit.pseudonyms
+
+    def versions(self) -> dict[str, str | None]:
+        """What decided a card, for the audit trail."""
+        return {
+            "service": __version__,
+            "drugIndex": self.index.version,
+            "knowledge": self.knowledge.version,
+            "model": self.model_version,
+        }
+
+
+def runtime() -> Runtime:
+    return current_app.extensions[EXTENSION]

@@ -1,0 +1,142 @@
+"""The house's layering, checked against the tree: the clinical core imports no framework or
+adapter library, and no module imports another that imports it back (lazy imports included,
+type-only imports not)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("cds_service", "model", "bench", "tests")
+# The pure clinical core: mapping, knowledge, interaction checks, grading and cards
+CORE = (
+    "cds_service.mapping",
+    "cds_service.medication",
+    "cds_service.knowledge",
+    "cds_service.drug_index",
+    "cds_service.grading",
+    "cds_service.interaction_check",
+    "cds_service.cards",
+    "cds_service.predictions",
+    "cds_service.patient_context",
+    "cds_service.severity",
+    "cds_service.config",
+    "cds_service.fhir_servers",
+)
+NOT_IN_THE_CORE = ("fhir", "pydantic", "requests", "redis", "flask", "werkzeug", "torch", "rdkit")
+
+
+def test_the_core_imports_no_framework_or_adapter_library():
+    """In a fresh interpreter: what importing the core loads."""
+    script = (
+        "import importlib, json, sys\n"
+        f"for name in {CORE!r}: importlib.import_module(name)\n"
+        "print(json.dumps(sorted(m.split('.')[0] for m in sys.modules)))"
+    )
+    loaded = set(json.loads(subprocess.check_output([sys.executable, "-c", script], cwd=ROOT)))
+    assert not loaded & set(NOT_IN_THE_CORE)
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_type_checking(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def _imports(tree: ast.Module, name: str, is_package: bool, known: set[str]) -> set[str]:
+    """The project modules `name` imports anywhere in its body (functions too), except under
+    `if TYPE_CHECKING:`."""
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if _is_type_checking(node):
+            return
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                package = name.split(".") if is_package else name.split(".")[:-1]
+                package = package[: len(package) - (node.level - 1)]
+                base = ".".join([*package, base] if base else package)
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return {module for module in found if module in known} - {name}
+
+
+def import_graph() -> dict[str, set[str]]:
+    paths = {
+        _module_name(path): path
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        if ".venv" not in path.parts
+    }
+    known = set(paths)
+    return {
+        name: _imports(ast.parse(path.read_text()), name, path.name == "__init__.py", known)
+        for name, path in paths.items()
+    }
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def connect(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for imported in sorted(graph[module]):
+            if imported not in index:
+                connect(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in on_stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == module:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            connect(module)
+    return found
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_module_imports_another_that_imports_it_back(package):
+    graph = import_graph()
+    assert [c for c in cycles(graph) if any(m.split(".")[0] == package for m in c)] == []
+
+
+def test_blueprints_never_import_the_app_factory():
+    graph = import_graph()
+    blueprints = [m for m in graph if m.startswith("cds_service.web.")]
+    assert blueprints and all("cds_service.app" not in graph[m] for m in blueprints)
