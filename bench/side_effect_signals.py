@@ -83,7 +83,7 @@ def ranking(predictor: Predictor, rows: list[dict], pairs: list[list]) -> None:
         best_raw, best_excess = None, None
         for a, b in ingredient_pairs:
             found = [matcher.match(a), matcher.match(b)]
-            if any(isinstance(f, str) for f in found):
+            if any(isinstance(f, model_predictions.NotScored) for f in found):
                 continue
             keys = (found[0][0], found[1][0])
             rates = [predictor.alone_rates(k) for k in keys]

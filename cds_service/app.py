@@ -123,6 +123,7 @@ def create_app(
         None if settings.auth_disabled else _token_verifier(settings),
         open_audit_trail(settings, keys=keys),
         interactions,
+        predictions,
     )
 
     app.register_blueprint(hooks.blueprint)

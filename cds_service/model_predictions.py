@@ -16,6 +16,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,13 @@ def load_predictor(artifact_dir: Path | None = None) -> Predictor:
         return _loaded[artifact_dir]
 
 
+@dataclass(frozen=True, slots=True)
+class NotScored:
+    """Why the side-effect model does not score an ingredient (no structure, unreadable)."""
+
+    reason: str
+
+
 class ModelDrugMatcher:
     """Ingredient → (the key the predictor takes, how it was matched), or why not."""
 
@@ -100,7 +108,7 @@ class ModelDrugMatcher:
                 self._by_inchikey.setdefault(inchikey, entry)
                 self._by_skeleton.setdefault(inchikey[:14], entry)
 
-    def match(self, ingredient: Ingredient) -> tuple[str, ModelDrug] | str:
+    def match(self, ingredient: Ingredient) -> tuple[str, ModelDrug] | NotScored:
         inchikey = (ingredient.inchikey or "").removeprefix("InChIKey=")
         for table, how in (
             (self._by_inchikey, inchikey),
@@ -117,7 +125,7 @@ class ModelDrugMatcher:
             return ingredient.smiles, ModelDrug(
                 STRUCTURE_ONLY, ingredient.name, "structure only (not one of the trained drugs)"
             )
-        return "no chemical structure in the drug index (e.g. a biologic or a mixture)"
+        return NotScored("no chemical structure in the drug index (e.g. a biologic or a mixture)")
 
 
 class ModelPredictions:
@@ -143,12 +151,13 @@ class ModelPredictions:
         """Why the model scores this pair as it does, for the explanation endpoint: both drugs
         as the model knows them, its top side effects, the genes behind one of them, and the
         model's published accuracy. Raises `LookupError` with a reason when it cannot."""
-        found = {i.rxcui: self._matcher.match(i) for i in (a, b)}
+        matched = []
         for ingredient in (a, b):
-            if isinstance(found[ingredient.rxcui], str):
-                reason = found[ingredient.rxcui]
-                raise LookupError(f"{ingredient.name} is not scored by the model: {reason}")
-        (key_a, drug_a), (key_b, drug_b) = found[a.rxcui], found[b.rxcui]  # type: ignore[misc]
+            found = self._matcher.match(ingredient)
+            if isinstance(found, NotScored):
+                raise LookupError(f"{ingredient.name} is not scored by the model: {found.reason}")
+            matched.append(found)
+        (key_a, drug_a), (key_b, drug_b) = matched
         try:
             probabilities = self.predictor.predict([(key_a, key_b)])[0]
         except StructureError as error:
@@ -214,15 +223,15 @@ class ModelPredictions:
         late: set[str] = set()  # no time left to build their state: cached pairs only
         for ingredient in {i.rxcui: i for pair in pairs for i in pair}.values():
             found = self._matcher.match(ingredient)
-            if not isinstance(found, str) and deadline.expired():
+            if not isinstance(found, NotScored) and deadline.expired():
                 late.add(ingredient.rxcui)
-            elif not isinstance(found, str):
+            elif not isinstance(found, NotScored):
                 try:
                     self.predictor.drug_state(found[0])  # cached: the pair scoring reuses it
                 except StructureError as error:
-                    found = f"its structure cannot be read ({error})"
-            if isinstance(found, str):
-                not_scored[ingredient.rxcui] = (ingredient, found)
+                    found = NotScored(f"its structure cannot be read ({error})")
+            if isinstance(found, NotScored):
+                not_scored[ingredient.rxcui] = (ingredient, found.reason)
             else:
                 matched[ingredient.rxcui] = found
         scorable = [(a, b) for a, b in pairs if a.rxcui in matched and b.rxcui in matched]

@@ -7,7 +7,7 @@ import pytest
 from cds_service.app import create_app
 from cds_service.config import Settings
 from cds_service.medication import Ingredient
-from cds_service.model_predictions import ModelDrugMatcher, load_predictor
+from cds_service.model_predictions import ModelDrugMatcher, NotScored, load_predictor
 from cds_service.prediction_cards import MODEL_LABEL
 from cds_service.predictions import (
     ModelDrug,
@@ -142,12 +142,12 @@ def test_with_the_model_switched_off_cards_are_curated_only(tmp_path):
 )
 def test_ingredients_are_matched_to_the_models_drugs(ingredient, matched_by):
     found = ModelDrugMatcher(load_predictor()).match(ingredient)
-    assert not isinstance(found, str) and found[1].matched_by == matched_by
+    assert not isinstance(found, NotScored) and found[1].matched_by == matched_by
 
 
 def test_an_ingredient_without_structure_or_match_is_not_scored():
     found = ModelDrugMatcher(load_predictor()).match(Ingredient("327361", "adalimumab"))
-    assert isinstance(found, str) and "no chemical structure" in found
+    assert isinstance(found, NotScored) and "no chemical structure" in found.reason
 
 
 def effect(name: str, tier: str, probability: float) -> PredictedEffect:

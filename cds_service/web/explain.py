@@ -9,7 +9,7 @@ preferred, or `format=json`) gets the model's explanation as JSON, as before.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, jsonify, render_template, request
@@ -22,7 +22,10 @@ from cds_service.prediction_cards import CAUTION
 from cds_service.protocol import RequestError
 from cds_service.web.open_limits import limits, rate_limited
 from cds_service.web.pages import page_response, wants_html
-from cds_service.web.runtime import runtime
+from cds_service.web.runtime import Runtime, runtime
+
+if TYPE_CHECKING:
+    from cds_service.model_predictions import ModelPredictions
 
 blueprint = Blueprint("explain", __name__)
 blueprint.before_request(rate_limited)  # open to anyone: see cds_service.web.open_limits
@@ -37,7 +40,7 @@ def explain() -> Response:
     effect = request.args.get("effect") or None
     if effect is not None and len(effect) > MAX_PARAMETER:
         raise RequestError("parameter 'effect' is too long", expression="effect")
-    predictions = state.engine.predictions
+    predictions = state.explanations
     model: dict[str, Any] | None = None
     model_missing = ""
     if predictions is None:
@@ -72,14 +75,16 @@ def explain() -> Response:
 
 
 def _json_answer(
-    state: Any, ingredients: list[Ingredient], model: dict[str, Any] | None, model_missing: str
+    state: Runtime, ingredients: list[Ingredient], model: dict[str, Any] | None, model_missing: str
 ) -> dict[str, Any]:
     """The side-effect model's explanation and the interaction model's prediction, each with
     why it is absent; 404 when neither model can describe the pair."""
     predicted, predicted_missing = _predicted_interaction(state, ingredients)
     if model is None and predicted is None:
         raise RequestError(f"{model_missing}; {predicted_missing}", status=404)
-    answer = dict(model) if model is not None else {"sideEffectsUnavailable": model_missing}
+    answer: dict[str, Any] = (
+        dict(model) if model is not None else {"sideEffectsUnavailable": model_missing}
+    )
     answer["predicted_interaction"] = predicted
     if predicted is None:
         answer["predicted_interaction_unavailable"] = predicted_missing
@@ -87,20 +92,22 @@ def _json_answer(
 
 
 def _predicted_interaction(
-    state: Any, ingredients: list[Ingredient]
+    state: Runtime, ingredients: list[Ingredient]
 ) -> tuple[dict[str, Any] | None, str]:
     if state.interactions is None:
         return None, "the interaction model is switched off on this server"
-    return state.interactions.predict(*ingredients)
+    a, b = ingredients
+    return state.interactions.predict(a, b)
 
 
 def _explained(
-    predictions: Any, ingredients: list[Ingredient], effect: str | None
+    predictions: ModelPredictions, ingredients: list[Ingredient], effect: str | None
 ) -> tuple[dict[str, Any] | None, str]:
     """The model's explanation, or why there is none (both kept: a pair it cannot score costs
     as much to find out again)."""
     try:
-        return predictions.explain(*ingredients, side_effect=effect), ""
+        a, b = ingredients
+        return predictions.explain(a, b, side_effect=effect), ""
     except LookupError as error:
         return None, str(error)
 

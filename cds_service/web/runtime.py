@@ -5,6 +5,7 @@ never the factory, so the web layer has no import cycle."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import current_app
 
@@ -20,6 +21,9 @@ from cds_service.knowledge import KnowledgeBase
 from cds_service.prediction_cache import PredictionCache
 from cds_service.secret_keys import Pseudonyms
 from cds_service.source_selection import SelectedSources
+
+if TYPE_CHECKING:  # torch and RDKit load only when the model is on
+    from cds_service.model_predictions import ModelPredictions
 
 EXTENSION = "ddi_cds"  # the key under which the app keeps its Runtime
 
@@ -38,6 +42,8 @@ class Runtime:
     verifier: TokenVerifier | None  # None: tokens not required (--no-auth)
     audit: AuditTrail
     interactions: InteractionModel | None = None  # the clinical head; None: switched off
+    # The side-effect model as /explain asks it (the engine sees only its PredictionSource)
+    explanations: ModelPredictions | None = None
 
     @property
     def pseudonyms(self) -> Pseudonyms:
