@@ -45,7 +45,7 @@ from cds_service.orders import (
 from cds_service.patient_context import read_patient_context
 from cds_service.predictions import InteractionPredictionSource, PredictionSource, pair_key
 from cds_service.protocol import HookRequest, parse_hook_request
-from cds_service.services import ServiceDefinition
+from cds_service.services import ORDER_SELECT, ORDER_SIGN, ServiceDefinition
 
 if TYPE_CHECKING:  # an adapter over Redis, passed in by the web layer
     from cds_service.repeat_cards import ShownPairs
@@ -215,10 +215,10 @@ class CdsEngine:
             self.shown_pairs.key(request, pair_key(p.ingredient_a, p.ingredient_b))
             for p in result.pairs
         ]
-        if request.hook == "order-select":
+        if request.hook == ORDER_SELECT:
             self.shown_pairs.mark(keys)
             return result
-        if request.hook != "order-sign":
+        if request.hook != ORDER_SIGN:
             return result
         seen = self.shown_pairs.seen(keys)
         kept = tuple(p for p, key in zip(result.pairs, keys, strict=True) if key not in seen)

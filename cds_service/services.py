@@ -1,13 +1,18 @@
 """The CDS services this server offers, each declared once: id, hook, title, prefetch.
 
-The protocol layer (`cds_service.web`) serves discovery and dispatches hook calls from these
-declarations; nothing else in the code names a hook's id or its prefetch keys.
+The web layer (`cds_service.web.hooks`) serves discovery and dispatches hook calls from these
+declarations. Elsewhere a hook is named only through the constants below, where its meaning
+matters: the engine's repeat-card suppression (shown at order-select, not again at order-sign)
+and the try-it page, which builds the order-sign call an EHR would send.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+ORDER_SELECT = "order-select"
+ORDER_SIGN = "order-sign"
+MEDICATION_PRESCRIBE = "medication-prescribe"  # CDS Hooks 1.0, still sent by some EHRs
 PATIENT_KEY = "patient"
 MEDICATION_REQUESTS_KEY = "medicationRequests"
 MEDICATION_STATEMENTS_KEY = "medicationStatements"
@@ -77,7 +82,7 @@ _DESCRIPTION = (
 SERVICES: tuple[ServiceDefinition, ...] = (
     ServiceDefinition(
         id="ddi-order-select",
-        hook="order-select",
+        hook=ORDER_SELECT,
         title="Drug-drug interactions of the selected orders",
         description=_DESCRIPTION.format(what="the medications just selected"),
         orders_field="draftOrders",
@@ -85,14 +90,14 @@ SERVICES: tuple[ServiceDefinition, ...] = (
     ),
     ServiceDefinition(
         id="ddi-order-sign",
-        hook="order-sign",
+        hook=ORDER_SIGN,
         title="Drug-drug interactions of the orders being signed",
         description=_DESCRIPTION.format(what="all draft medication orders"),
         orders_field="draftOrders",
     ),
     ServiceDefinition(
         id="ddi-medication-prescribe",
-        hook="medication-prescribe",
+        hook=MEDICATION_PRESCRIBE,
         title="Drug-drug interactions of the prescription (legacy medication-prescribe hook)",
         description=_DESCRIPTION.format(what="the medications being prescribed"),
         orders_field="medications",

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cds_service.codes import NDC_SYSTEM, RXNORM_SYSTEM, is_rxcui, looks_like_ndc
+from cds_service.services import ORDER_SIGN
 
 TRY_IT_PATIENT = "try-it-patient"  # synthetic: the page never carries a real patient
 MAX_ENTRIES = 40
@@ -101,7 +102,7 @@ def order_sign_request(entries: list[Entry]) -> dict:
     drafts = [request(i, e) for i, e in enumerate(entries) if e.role == "new"]
     current = [request(i, e) for i, e in enumerate(entries) if e.role == "current"]
     return {
-        "hook": "order-sign",
+        "hook": ORDER_SIGN,
         "hookInstance": str(uuid.uuid4()),
         "context": {
             "userId": "Practitioner/try-it",

@@ -38,6 +38,11 @@ def require_shared_data() -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "shared: the test reads the reference data in ../shared")
+    config.addinivalue_line(
+        "markers",
+        "slow: builds or trains something, or drives a browser (tens of seconds or more); "
+        '`pytest -m "not slow"` is the quick loop, CI runs everything',
+    )
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -19,7 +19,7 @@ from flask import Blueprint, Response, abort, jsonify, render_template, request,
 
 from cds_service.codes import normalize_name
 from cds_service.deadline import Deadline
-from cds_service.services import SERVICES
+from cds_service.services import ORDER_SIGN, SERVICES
 from cds_service.suggestions import Suggestion, suggester_for
 from cds_service.try_it import (
     Entry,
@@ -38,7 +38,7 @@ log = logging.getLogger("cds_service.web")
 ROWS = 6  # empty rows on a new form (JavaScript adds more)
 ROWS_KEPT = 100  # rows of a refused form shown back
 MAX_SUGGESTIONS = 15
-ORDER_SIGN = next(s for s in SERVICES if s.hook == "order-sign")  # what an EHR signing calls
+ORDER_SIGN_SERVICE = next(s for s in SERVICES if s.hook == ORDER_SIGN)  # what an EHR signing calls
 EXAMPLE = [("warfarin [RxNorm 11289]", "new"), ("ibuprofen [RxNorm 5640]", "current")]
 
 
@@ -78,7 +78,10 @@ def _checked(entries: list[Entry], rows: list[tuple[str, str]]) -> Response:
     body = order_sign_request(entries)
     deadline = Deadline(runtime().settings.request_deadline_s)
     outcome = runtime().engine.evaluate(
-        ORDER_SIGN, body, explain_url=url_for("explain.explain", _external=True), deadline=deadline
+        ORDER_SIGN_SERVICE,
+        body,
+        explain_url=url_for("explain.explain", _external=True),
+        deadline=deadline,
     )
     log.info("try-it page: %d medications, %d cards", len(entries), len(outcome.response["cards"]))
     return _page(
