@@ -38,7 +38,15 @@ def main() -> None:
     parser.add_argument("--severe", default="contraindicated,major")
     args = parser.parse_args()
     severe = {g.strip() for g in args.severe.split(",")}
-    app = create_app(Settings(auth_disabled=True, data_dir=Path(tempfile.mkdtemp()), redis_url=""))
+    settings = Settings(
+        auth_disabled=True,
+        data_dir=Path(tempfile.mkdtemp()),
+        redis_url="",
+        # a measurement, not a flood: the open endpoints' per-process limit would answer 429
+        open_requests_per_s=1e6,
+        open_burst=1_000_000,
+    )
+    app = create_app(settings)
     index = app.extensions["ddi_cds"].index
     client = app.test_client()
     labels, scores, undescribed = [], [], 0
@@ -52,6 +60,8 @@ def main() -> None:
                 for b, _ in index.ingredient_rxcuis(row["rxcui_b"]):
                     answer = client.get(f"/explain?a={a}&b={b}&format=json")
                     predicted = (answer.get_json() or {}).get("predicted_interaction")
+                    if answer.status_code not in (200, 404):
+                        raise SystemExit(f"/explain answered {answer.status_code} for {a} + {b}")
                     if answer.status_code == 200 and predicted:
                         p = predicted["probability_major"]
                         best = p if best is None else max(best, p)
