@@ -4,6 +4,7 @@ answer for a drug depends on its features alone."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -220,6 +221,16 @@ def test_the_served_head_applies_its_vote_blend():
     scores = predictor.scores([("36567", "21212"), ("21212", "36567")])  # both orders
     assert np.allclose(scores[0], scores[1], atol=1e-6)  # order-free, votes included
     assert 0.0 <= scores[0, 2] <= 1.0 and scores[0, 0] >= scores[0, 2]  # listed ≥ major
+
+
+def test_a_pair_is_never_likelier_major_than_interacting():
+    """The outputs are calibrated one by one; served, they nest (major ⊂ moderate+ ⊂ listed),
+    e.g. hydroxychloroquine + lurasidone, unlisted, whose own P(listed) fit is lower."""
+    predictor = ClinicalPredictor.load(CLINICAL)
+    drugs = list(predictor.rows)[:300]
+    pairs = [("5521", "1040028"), *itertools.pairwise(drugs)]
+    scores = predictor.scores(pairs)
+    assert (scores[:, 0] >= scores[:, 1]).all() and (scores[:, 1] >= scores[:, 2]).all()
 
 
 @pytest.mark.shared

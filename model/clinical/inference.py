@@ -152,6 +152,10 @@ class ClinicalPredictor:
             self.known_drugs_blend(logits, votes, partner),
             self.blend(logits, votes, partner),
         )
+        # Each output is calibrated on its own; major ⊂ moderate-or-worse ⊂ listed, so a
+        # pair is never shown likelier to be major than to interact at all
+        out[:, 1] = np.maximum(out[:, 1], out[:, MAJOR])
+        out[:, 0] = np.maximum(out[:, 0], out[:, 1])
         out[:, MECHANISM] = mechanism.indices.numpy()
         out[:, MECHANISM + 1] = mechanism.values.numpy()
         return out
