@@ -1,7 +1,11 @@
 """The try-it page's "did you mean" in a real browser (Debian's headless Chromium, as in
 tests/test_browser.py, whose server, browser and helpers it uses): shown, readable, accessible."""
 
+import pytest
+
 from tests import test_browser as real_browser  # skips this module too where none is installed
+
+pytestmark = pytest.mark.slow  # drives chromium
 
 server = real_browser.server  # its fixtures: the service over HTTP, headless Chromium
 browser = real_browser.browser

@@ -160,6 +160,7 @@ def test_without_a_patient_only_removal_is_offered(app):
     assert len(suggestions_for(pair, NO_CONTEXT, lambda: "id", "Patient/p1")) > 1
 
 
+@pytest.mark.slow
 def test_every_suggestion_on_the_reference_list_is_valid_fhir(reference_cards):
     created = sum(validate_actions(card) for card in reference_cards)
     assert created > 50

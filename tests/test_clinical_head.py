@@ -233,6 +233,7 @@ def test_a_pair_is_never_likelier_major_than_interacting():
     assert (scores[:, 0] >= scores[:, 1]).all() and (scores[:, 1] >= scores[:, 2]).all()
 
 
+@pytest.mark.slow
 @pytest.mark.shared
 def test_a_small_export_trains_a_head_the_service_can_load(shared_data, tmp_path):
     """The CI-sized run of the whole pipeline (`ddi-cds export-clinical --small`: drug table

@@ -305,6 +305,7 @@ def redis_scripts(tmp_path: Path, port: int, password_file: Path) -> dict[str, s
     return scripts
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 @pytest.mark.parametrize("where", ["kubernetes", "compose"])
 def test_redis_requires_the_password_and_allows_the_service_only_its_keys(tmp_path, where):

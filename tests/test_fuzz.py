@@ -24,6 +24,8 @@ from bench.fuzz_api import FuzzReport, fuzz, refused_unless_unrouted, warm_up
 from tests.ehr_tokens import authorization, write_trust
 from tests.served_process import start_server
 
+pytestmark = pytest.mark.slow  # schemathesis over the whole API
+
 EXAMPLES = 40  # per operation and generation mode; about 20 s of fuzzing on 2 cores
 AUTH_EXAMPLES = 25
 # Measured: about 400 MiB after warm-up (drug index, knowledge, model) and +2 MiB after 1300

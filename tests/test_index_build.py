@@ -9,7 +9,7 @@ import pytest
 
 from cds_service.drug_index import DATA_DIR
 
-pytestmark = pytest.mark.shared
+pytestmark = [pytest.mark.shared, pytest.mark.slow]
 
 ARTIFACTS = ("drug_index.sqlite", "interactions.sqlite")
 

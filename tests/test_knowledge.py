@@ -248,6 +248,7 @@ def test_three_slot_templates_name_the_first_drug_twice():
     )
 
 
+@pytest.mark.slow
 @pytest.mark.shared
 def test_build_is_deterministic(tmp_path):
     from cds_service.drug_index import DrugIndex

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # load with faults against real servers
+
 SCRIPT = Path(__file__).resolve().parent.parent / "bench" / "load_faults.py"
 
 

@@ -113,6 +113,7 @@ def planted(tmp_path_factory):
     return config, benchmark, run_dir
 
 
+@pytest.mark.slow
 @pytest.mark.shared
 def test_a_tiny_run_learns_the_planted_side_effect(planted):
     config, benchmark, run_dir = planted
@@ -123,6 +124,7 @@ def test_a_tiny_run_learns_the_planted_side_effect(planted):
     assert all(abs(r["auroc"] - 0.5) < 0.2 for r in rows[1:]), rows[1:]
 
 
+@pytest.mark.slow
 @pytest.mark.shared
 def test_training_is_deterministic_and_resumes_from_its_checkpoint(planted, tmp_path):
     config, benchmark, _ = planted
@@ -147,6 +149,7 @@ def test_training_is_deterministic_and_resumes_from_its_checkpoint(planted, tmp_
     assert load_artifact(tmp_path / "a").version == first.version
 
 
+@pytest.mark.slow
 @pytest.mark.shared
 def test_report_records_never_carry_a_held_out_label(planted):
     config, benchmark, _ = planted
@@ -166,6 +169,7 @@ def test_report_records_never_carry_a_held_out_label(planted):
     assert not records[~recorded].any()
 
 
+@pytest.mark.slow
 @pytest.mark.shared
 def test_the_served_model_scores_pairs_as_evaluation_did(planted):
     """The artifact keeps codes, not records: serving must give the evaluated logits."""
@@ -269,6 +273,7 @@ def test_a_drug_outside_the_645_gets_a_prediction_from_its_structure(predictor):
         predictor.predict([("CID999999999", APIXABAN)])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("nsaid", ["ibuprofen", "naproxen", "diclofenac"])
 def test_warfarin_with_an_nsaid_ranks_haemorrhage_high(predictor, nsaid):
     names = predictor.side_effects

@@ -8,12 +8,15 @@ import os
 import signal
 import subprocess
 
+import pytest
 import requests
 
 from cds_service.audit import AuditTrail
 from tests.conftest import hook_request, medication_request
 from tests.ehr_tokens import authorization, write_trust
 from tests.served_process import CONSOLE_SCRIPT, start_server
+
+pytestmark = pytest.mark.slow  # gunicorn workers in real processes
 
 WARFARIN, IBUPROFEN = "11289", "5640"
 PATIENT = "MRN-prod-0042"
