@@ -64,13 +64,14 @@ def _hold_out_known(split: PairSplit, fraction: float) -> PairSplit:
     return dataclasses.replace(split, train=split.train[~held], test=split.train[held])
 
 
-def _known_drugs_figures(probabilities: np.ndarray, grade: np.ndarray) -> dict[str, float]:
-    """In-sample figures of the known-drugs blend on the pairs it was fitted on (what a
-    calibration fit can say about itself: how well calibrated, how well it ranks)."""
+def _major_vs_none(probabilities: np.ndarray, grade: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(is major, P(major or worse)) of the pairs graded major or unlisted."""
     chosen = (grade == 3) | (grade == 0)
-    labels, scores = grade[chosen] == 3, probabilities[chosen, 2]
+    return grade[chosen] == 3, probabilities[chosen, 2]
+
+
+def _figures(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     return {
-        "pairs": len(grade),
         "auroc major vs none": auroc(labels, scores),
         "ECE major vs none": expected_calibration_error(labels, scores),
     }
@@ -95,14 +96,16 @@ def export(config: ClinicalConfig, shared: Path, out: Path) -> str:
         network, inputs, votes, split.pairs[split.test], labels.grade[split.test]
     )
     assert known_blend is not None  # votes are on (checked above)
-    known_held_out = _known_drugs_figures(
-        predict(network, inputs, votes, split.pairs[split.test], known_blend),
-        labels.grade[split.test],
+    # In-sample for the blend's few numbers per output, held out for the network
+    known_held_out = _figures(
+        *_major_vs_none(
+            predict(network, inputs, votes, split.pairs[split.test], known_blend),
+            labels.grade[split.test],
+        )
     )
-    calibrated = predict(network, inputs, votes, validation_pairs, blend)
-    major_or_none = grade >= 0
-    major_labels = grade[major_or_none & ((grade == 3) | (grade == 0))] == 3
-    major_scores = calibrated[major_or_none & ((grade == 3) | (grade == 0)), 2]
+    major_labels, major_scores = _major_vs_none(
+        predict(network, inputs, votes, validation_pairs, blend), grade
+    )
     threshold = card_threshold(major_labels, major_scores, CARD_PRECISION)
     tensors = {k: v.detach().numpy() for k, v in network.state_dict().items()}
     tensors["profile.mean"] = inputs.profile_mean.astype(np.float32)
@@ -119,10 +122,9 @@ def export(config: ClinicalConfig, shared: Path, out: Path) -> str:
         "validation": {
             "pairs": len(split.validation),
             "drugs": len(set(validation_pairs[:, 0].tolist())),
-            "auroc major vs none": auroc(major_labels, major_scores),
-            "ECE major vs none": expected_calibration_error(major_labels, major_scores),
+            **_figures(major_labels, major_scores),
         },
-        "known_drugs_held_out": known_held_out,
+        "known_drugs_held_out": {"pairs": len(split.test), **known_held_out},
         "trained_on": {"pairs": len(known), "drugs": len(table.rxcuis)},
         "licences": LICENCES,
         "minutes": round((time.monotonic() - started) / 60, 1),
