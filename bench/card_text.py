@@ -24,11 +24,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: find tests/
-
-from bench.load_faults import sign_body
 from cds_service.app import create_app
 from cds_service.config import Settings
+from cds_service.testing.hook_requests import order_sign_by_codes
 
 PAIRS = Path(__file__).resolve().parent.parent / "tests" / "data" / "reference_pairs.tsv"
 FRENCH = re.compile(
@@ -58,7 +56,7 @@ def measure() -> dict:
     cards = []
     with PAIRS.open(encoding="utf-8", newline="") as rows:
         for row in csv.DictReader((r for r in rows if not r.startswith("#")), delimiter="\t"):
-            body = sign_body([row["rxcui_a"]], [row["rxcui_b"]], None)
+            body = order_sign_by_codes([row["rxcui_a"]], [row["rxcui_b"]])
             answer = client.post("/cds-services/ddi-order-sign", json=body)
             cards += [c for c in answer.get_json()["cards"] if " + " in c["summary"]]
     details = sorted(len(c.get("detail", "")) for c in cards)

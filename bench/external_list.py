@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
 
 from cds_service.app import create_app
 from cds_service.config import Settings

@@ -24,7 +24,6 @@ import argparse
 import json
 import re
 import socket
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -48,12 +47,16 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: find tests/
-from tests.served_process import ServerProcess, start_server
+from cds_service.testing.hook_requests import (
+    hook_request,
+    medication_request,
+    null_prefetch,
+)
+from cds_service.testing.rxcui import IBUPROFEN, IBUPROFEN_200MG, WARFARIN, WARFARIN_1MG
+from cds_service.testing.served_process import ServerProcess, start_server
 
 EXAMPLE_CASES = 10  # the examples vary only in their optional fields
 REQUEST_TIMEOUT_S = 10.0  # the service's own deadline is 2 s: anything near this is a hang
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 CHECKS = (
     not_a_server_error,
     status_code_conformance,
@@ -87,27 +90,11 @@ def closed_port_url() -> str:
 def warm_up(root: str, headers: Mapping[str, str] | None = None) -> None:
     """What any first real call loads lazily (model states, FHIR models, the explanation path),
     so that the memory measured after it is the service's steady state."""
-
-    def order(rid: str, code: str) -> dict:
-        concept = {"coding": [{"system": RXNORM, "code": code}]}
-        return {"resourceType": "MedicationRequest", "id": rid, "status": "draft",
-                "intent": "order", "subject": {"reference": "Patient/p"},
-                "medicationCodeableConcept": concept}  # fmt: skip
-
-    body = {
-        "hook": "order-sign",
-        "hookInstance": "5b1f6a3e-0a4e-4f55-9d0e-2b7c7f0b8c11",
-        "context": {
-            "userId": "Practitioner/1",
-            "patientId": "p",
-            "draftOrders": {
-                "resourceType": "Bundle",
-                "type": "collection",
-                "entry": [{"resource": order("a", "855288")}, {"resource": order("b", "310965")}],
-            },
-        },
-        "prefetch": {"medicationRequests": None, "medicationStatements": None},
-    }
+    drafts = [
+        medication_request(WARFARIN_1MG, rid="a"),
+        medication_request(IBUPROFEN_200MG, rid="b"),
+    ]
+    body = hook_request("order-sign", drafts, prefetch=null_prefetch())
     for _ in range(3):
         requests.post(
             f"{root}/cds-services/ddi-order-sign",
@@ -115,7 +102,7 @@ def warm_up(root: str, headers: Mapping[str, str] | None = None) -> None:
             headers=dict(headers or {}),
             timeout=REQUEST_TIMEOUT_S,
         )
-        requests.get(f"{root}/explain?a=11289&b=5640", timeout=REQUEST_TIMEOUT_S)
+        requests.get(f"{root}/explain?a={WARFARIN}&b={IBUPROFEN}", timeout=REQUEST_TIMEOUT_S)
         requests.get(f"{root}/readyz", timeout=REQUEST_TIMEOUT_S)
 
 

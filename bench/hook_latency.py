@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,25 +30,16 @@ import numpy as np
 import redis
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: find bench/
-
-from bench.load_faults import sign_body
 from cds_service.app import create_app
 from cds_service.config import Settings
 from cds_service.prediction_cache import KEY_PREFIX
+from cds_service.testing.hook_requests import order_sign_by_codes
+from cds_service.testing.rxcui import CURRENT_15, DRAFTS_2
 from cds_service.web.runtime import runtime
-
-DRAFTS = {"clarithromycin": "21212", "tramadol": "10689"}
-CURRENT = {
-    "warfarin": "11289", "ibuprofen": "5640", "simvastatin": "36567", "metformin": "6809",
-    "lisinopril": "29046", "amlodipine": "17767", "atorvastatin": "83367", "omeprazole": "7646",
-    "levothyroxine": "10582", "metoprolol": "6918", "furosemide": "4603", "sertraline": "36437",
-    "gabapentin": "25480", "hydrochlorothiazide": "5487", "digoxin": "3407",
-}  # fmt: skip
 
 
 def request_body() -> dict:
-    return sign_body(list(DRAFTS.values()), list(CURRENT.values()), None)
+    return order_sign_by_codes(list(DRAFTS_2.values()), list(CURRENT_15.values()))
 
 
 def summary(times_ms: list[float]) -> dict:

@@ -6,8 +6,9 @@ with signed tokens, while Redis is killed and restarted and the FHIR server stal
 What runs (all on this machine, all real processes):
 - a Redis of its own (`redis-server` on a free port, nothing on disk), so killing it touches
   nothing else;
-- the FHIR stand-in (tests/fhir_standin.py) as the EHR's FHIR server, over https with a CA of
-  the run's own (the service's FHIR CA bundle), listed as the test EHR's FHIR server;
+- the FHIR stand-in (cds_service/testing/fhir_standin.py) as the EHR's FHIR server, over https
+  with a CA of the run's own (the service's FHIR CA bundle), listed as the test EHR's FHIR
+  server;
 - `gunicorn` (gthread workers, the app preloaded) serving `cds_service.app:create_app()`, EHR
   tokens required (a test EHR key in a trusted-issuers file);
 - `--clients` threads, each an EHR sending, in turn: order-sign with prefetch (2 drafts + 15
@@ -51,27 +52,21 @@ from pathlib import Path
 
 import requests
 
+from cds_service.audit import AuditTrail
+from cds_service.drug_index import DEFAULT_INDEX_PATH
+from cds_service.secret_keys import AUDIT_KEY_FILE, AUDIT_KEY_VARIABLE, load_key
+from cds_service.testing.ehr_tokens import authorization, write_trust
+from cds_service.testing.fhir_standin import Fault, FhirStandIn
+from cds_service.testing.hook_requests import medication_request, order_sign_by_codes
+from cds_service.testing.served_process import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from cds_service.audit import AuditTrail  # noqa: E402
-from cds_service.drug_index import DEFAULT_INDEX_PATH  # noqa: E402
-from cds_service.secret_keys import AUDIT_KEY_FILE, AUDIT_KEY_VARIABLE, load_key  # noqa: E402
-from tests.ehr_tokens import authorization, write_trust  # noqa: E402
-from tests.fhir_standin import Fault, FhirStandIn  # noqa: E402
-
 PHASES = ("baseline", "redis killed", "redis restarted", "FHIR stalls", "FHIR back")
 SIGN = "/cds-services/ddi-order-sign"
 CLIENT_TIMEOUT_S = 10.0  # an EHR gives up at about 5 s; anything near this is a failure
 INCOMPLETE = "Check incomplete"
 REPLAY_UNAVAILABLE = "replay check unavailable; resend later"
 REDIS_DOWN_PHASES = ("redis killed", "redis restarted")  # a call may meet the restart's edge
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(check: Callable[[], bool], what: str, timeout_s: float = 60.0) -> float:
@@ -126,46 +121,18 @@ def ingredient_pool(count: int) -> list[str]:
     return [r for (r,) in rows]
 
 
-def medication_request(rid: str, rxcui: str, status: str) -> dict:
-    return {
-        "resourceType": "MedicationRequest", "id": rid, "status": status, "intent": "order",
-        "subject": {"reference": "Patient/p1"},
-        "medicationCodeableConcept": {
-            "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": rxcui}]
-        },
-    }  # fmt: skip
-
-
 def sign_body(drafts: list[str], current: list[str] | None, fhir_url: str | None) -> dict:
-    body: dict = {
-        "hook": "order-sign",
-        "hookInstance": str(uuid.uuid4()),
-        "context": {
-            "userId": "Practitioner/bench",
-            "patientId": f"bench-{random.randrange(1000)}",  # noqa: S311 - not security
-            "draftOrders": {
-                "resourceType": "Bundle", "type": "collection",
-                "entry": [{"resource": medication_request(f"d{i}", code, "draft")}
-                          for i, code in enumerate(drafts)],
-            },
-        },
-    }  # fmt: skip
-    if current is not None:
-        body["prefetch"] = {
-            "medicationRequests": {
-                "resourceType": "Bundle", "type": "searchset",
-                "entry": [{"resource": medication_request(f"c{i}", code, "active")}
-                          for i, code in enumerate(current)],
-            },
-            "medicationStatements": None,
-        }  # fmt: skip
-    if fhir_url:
-        body["fhirServer"] = fhir_url
-        body["fhirAuthorization"] = {
-            "access_token": "bench-fhir-token", "token_type": "Bearer", "expires_in": 300,
-            "scope": "patient/MedicationRequest.read", "subject": "ddi-cds",
-        }  # fmt: skip
-    return body
+    """An EHR's order-sign call, a new hook instance for one of 1,000 patients: the `drafts`,
+    the `current` medications in the prefetch (None: to be fetched from `fhir_url`)."""
+    return order_sign_by_codes(
+        drafts,
+        current,
+        fhir_server=fhir_url,
+        fhir_token="bench-fhir-token" if fhir_url else None,
+        hook_instance=str(uuid.uuid4()),
+        patient_id=f"bench-{random.randrange(1000)}",  # noqa: S311 - not security
+        user_id="Practitioner/bench",
+    )
 
 
 @dataclass
@@ -344,7 +311,8 @@ def main() -> int:
     state = {"stop": threading.Event(), "phase": phases[0], "totals": totals}
     try:
         fhir.medication_requests = [
-            medication_request(f"f{i}", code, "active") for i, code in enumerate(pool[:15])
+            medication_request(code, rid=f"f{i}", status="active")
+            for i, code in enumerate(pool[:15])
         ]
         clients = [Ehr(n, root, fhir.base_url, pool, state) for n in range(args.clients)]
         for client in clients:

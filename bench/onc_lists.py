@@ -1,6 +1,8 @@
 """Measure: the ONC lists as a US EHR would send them, through the hook.
 
-    .venv/bin/python bench/onc_lists.py [--data ../shared/data] [--json out.json]
+    .venv/bin/python -m bench.onc_lists [--data ../shared/data] [--json out.json]
+
+(from the repository root, as a module: it imports bench/products.py)
 
 Every pair of the ONC high-priority expansion (Phansalkar 2012; 1,150 DrugBank pairs) and of
 the ONC non-interruptive list (Phansalkar 2013) whose two drugs have a US product: each drug
@@ -14,8 +16,9 @@ default.
 
 The same product pairs can be put to an earlier build of the service, to measure before and
 after: `--save pairs.json` writes them; in a checkout of the earlier commit (with this file
-and bench/products.py copied into its bench/), `python bench/onc_lists.py --from pairs.json`
-measures it (it needs no module of the newer service to read the pairs).
+and bench/products.py copied into its bench/, and cds_service/testing/ into its cds_service/),
+`python -m bench.onc_lists --from pairs.json` run from that checkout's root measures it (it
+needs no other module of the newer service to read the pairs).
 """
 
 from __future__ import annotations
@@ -26,14 +29,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
-
-from bench.load_faults import sign_body
 from bench.products import ProductPicker
 from cds_service.app import create_app
 from cds_service.config import Settings
 from cds_service.drug_index import DrugIndex
 from cds_service.services import service_by_id
+from cds_service.testing.hook_requests import order_sign_by_codes
 from cds_service.web.runtime import runtime
 
 SIGN = service_by_id("ddi-order-sign")
@@ -48,7 +49,7 @@ def measure(pairs: list[ProductPair]) -> dict:
     carded = interrupted = 0
     not_interrupting: list[str] = []
     for code_a, name_a, code_b, name_b in pairs:
-        body = sign_body([code_a], [code_b], None)
+        body = order_sign_by_codes([code_a], [code_b])
         cards = engine.evaluate(SIGN, body).response["cards"]
         about = [c for c in cards if c["detail"].startswith("### Known interaction")]
         carded += bool(about)

@@ -2,25 +2,28 @@
 on. A real `ddi-cds serve` on loopback, a prescriber's order-sign calls timed while other
 clients flood what anyone can reach: the try-it page's check and the hook endpoint itself.
 
-    .venv/bin/python bench/open_floods.py [--phase-seconds 15] [--flood-clients 16]
+    .venv/bin/python -m bench.open_floods [--phase-seconds 15] [--flood-clients 16]
         [--production] [--code-root PATH] [--try-it-medications 40] [--fixed-medications]
         [--save PATH.json]
 
     # the code in this tree, development server then gunicorn (2 workers):
-    .venv/bin/python bench/open_floods.py --save /tmp/floods_after_dev.json
-    .venv/bin/python bench/open_floods.py --production --save /tmp/floods_after_prod.json
+    .venv/bin/python -m bench.open_floods --save /tmp/floods_after_dev.json
+    .venv/bin/python -m bench.open_floods --production --save /tmp/floods_after_prod.json
     # another copy of the code, e.g. the commit before a change, exported to /tmp/before:
-    .venv/bin/python bench/open_floods.py --code-root /tmp/before --save /tmp/floods_before_dev.json
-    .venv/bin/python bench/open_floods.py --code-root /tmp/before --production \\
+    .venv/bin/python -m bench.open_floods --code-root /tmp/before --save /tmp/floods_before_dev.json
+    .venv/bin/python -m bench.open_floods --code-root /tmp/before --production \\
         --save /tmp/floods_before_prod.json
+
+(from the repository root, as a module: it imports bench/load_faults.py)
 
 What runs (all real processes on this machine):
 - a Redis of its own (a free port, nothing on disk), the service's shared cache, so that no run
   finds pairs a previous run scored;
-- `ddi-cds serve` (tests/served_process.py), EHR tokens required (a test EHR key in a
-  trusted-issuers file, tests/ehr_tokens.py), the pseudonym and audit keys given (random, as a
-  secret would); with `--production` under gunicorn, 2 workers (DDI_CDS_WORKERS), and the
-  try-it page switched on (DDI_CDS_TRY_IT_PAGE=true), as a demonstration deployment would.
+- `ddi-cds serve` (cds_service/testing/served_process.py), EHR tokens required (a test EHR key
+  in a trusted-issuers file, cds_service/testing/ehr_tokens.py), the pseudonym and audit keys
+  given (random, as a secret would); with `--production` under gunicorn, 2 workers
+  (DDI_CDS_WORKERS), and the try-it page switched on (DDI_CDS_TRY_IT_PAGE=true), as a
+  demonstration deployment would.
   `--code-root PATH` runs the code under PATH instead of this tree's:
   `python -m cds_service serve ...` with PYTHONPATH=PATH, in PATH (the console script would
   import the package installed in this venv); the start checks that PATH's package is the one
@@ -71,17 +74,16 @@ from pathlib import Path
 
 import requests
 
+from bench.load_faults import RedisServer, percentile
+from cds_service.drug_index import DEFAULT_INDEX_PATH
+from cds_service.testing.ehr_tokens import authorization, write_trust
+from cds_service.testing.hook_requests import order_sign_by_codes
+from cds_service.testing.rxcui import IBUPROFEN, WARFARIN
+from cds_service.testing.served_process import ServerProcess, free_port, start_server
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.load_faults import RedisServer, free_port, percentile, sign_body  # noqa: E402
-from cds_service.drug_index import DEFAULT_INDEX_PATH  # noqa: E402
-from tests.ehr_tokens import authorization, write_trust  # noqa: E402
-from tests.served_process import ServerProcess, start_server  # noqa: E402
-
 PHASES = ("quiet", "try-it flood", "401 flood")
 SIGN = "/cds-services/ddi-order-sign"
-DRAFT, CURRENT = "11289", "5640"  # warfarin, ibuprofen
 TIMEOUT_S = 30.0  # the prescriber's calls and the flood's alike
 GIVES_UP_S = 5.0  # about where an EHR stops waiting for the hook
 RAMP_S = 1.0  # the flood runs this long before the prescriber's calls are timed
@@ -147,7 +149,7 @@ def flood_thread(n: int, kind: str, root: str, config: dict, stop: Event, tally:
     session = requests.Session()
     rng = random.Random(n)  # noqa: S311 - workload, not security
     pool, count = config["pool"], config["medications"]
-    body = json.dumps(sign_body([DRAFT], [CURRENT], None)).encode()
+    body = json.dumps(order_sign_by_codes([WARFARIN], [IBUPROFEN])).encode()
     headers = {"Content-Type": "application/json"}
     if n % 2:
         headers["Authorization"] = GARBAGE_TOKEN
@@ -221,7 +223,7 @@ def prescriber(
     url = root + SIGN
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        data = json.dumps(sign_body([DRAFT], [CURRENT], None)).encode()
+        data = json.dumps(order_sign_by_codes([WARFARIN], [IBUPROFEN])).encode()
         headers = {"Content-Type": "application/json", **authorization(url)}
         started = time.perf_counter()
         try:

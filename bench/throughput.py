@@ -1,6 +1,8 @@
 """Benchmark: throughput and latency of `ddi-cds serve --production` over HTTP on loopback.
 
-    .venv/bin/python bench/throughput.py [--seconds 30] [--connections 8] [--workers 2]
+    .venv/bin/python -m bench.throughput [--seconds 30] [--connections 8] [--workers 2]
+
+(from the repository root, as a module: it imports bench/load_faults.py)
 
 Needs `wrk` (Debian: `apt-get install wrk`) as the load generator: it costs the machine far less
 CPU per request than a Python client would, and the client shares the cores with the server.
@@ -43,15 +45,9 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.load_faults import (  # noqa: E402
-    RedisServer,
-    free_port,
-    ingredient_pool,
-    sign_body,
-)
+from bench.load_faults import RedisServer, ingredient_pool
+from cds_service.testing.hook_requests import order_sign_by_codes
+from cds_service.testing.served_process import free_port
 
 WORKLOADS = ((1, 5), (2, 15), (5, 40))
 WARM_BODIES = 50
@@ -95,7 +91,7 @@ def bodies(drafts: int, current: int, pool: list[str], count: int, seed: int) ->
     out = []
     for _ in range(count):
         codes = draw.sample(pool, drafts + current)
-        out.append(json.dumps(sign_body(codes[:drafts], codes[drafts:], None)))
+        out.append(json.dumps(order_sign_by_codes(codes[:drafts], codes[drafts:])))
     return out
 
 

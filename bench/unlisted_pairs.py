@@ -1,7 +1,9 @@
 """Measure: how often the rules speak on pairs that no source lists (noise), and how often
 the service cards or interrupts at all on pairs of common drugs.
 
-    .venv/bin/python bench/unlisted_pairs.py [--list bench/data/top300_us_ingredients.tsv]
+    .venv/bin/python -m bench.unlisted_pairs [--list bench/data/top300_us_ingredients.tsv]
+
+(from the repository root, as a module: it imports bench/knowledge_coverage.py)
 
 Every pair of two different ingredients of the list (the most-prescribed US ingredients) is
 looked up in the compiled knowledge. A pair is *unlisted* when no source lists it at all: no
@@ -25,8 +27,6 @@ import sys
 from collections import Counter
 from itertools import combinations
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
 
 from bench.knowledge_coverage import DEFAULT_LIST, read_list
 from cds_service.grading import grade_pair

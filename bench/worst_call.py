@@ -33,8 +33,6 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: find bench/
-
 SCENARIOS = (
     "order-sign-1000-distinct",
     "order-sign-1000-model-drugs",
@@ -59,10 +57,10 @@ def ingredient_codes(count: int, *, with_structure: bool) -> list[str]:
 
 def run_scenario(name: str) -> dict:
     """In this process: build the app, make the call once, measure it."""
-    from bench.hook_latency import CURRENT, DRAFTS
-    from bench.load_faults import sign_body
     from cds_service.app import create_app
     from cds_service.config import Settings
+    from cds_service.testing.hook_requests import order_sign_by_codes
+    from cds_service.testing.rxcui import CURRENT_15, DRAFTS_2
 
     data_dir = Path(tempfile.mkdtemp(prefix="ddi-cds-worst-"))
     app = create_app(Settings(auth_disabled=True, data_dir=data_dir, redis_url=""))
@@ -81,10 +79,10 @@ def run_scenario(name: str) -> dict:
         call = lambda: client.get("/explain?a=11289&b=5640", headers={"Accept": "text/html"})  # noqa: E731
     else:
         if name == "order-sign-2-15":
-            body = sign_body(list(DRAFTS.values()), list(CURRENT.values()), None)
+            body = order_sign_by_codes(list(DRAFTS_2.values()), list(CURRENT_15.values()))
         else:
             codes = ingredient_codes(1000, with_structure=name.endswith("model-drugs"))
-            body = sign_body(codes, [], None)
+            body = order_sign_by_codes(codes, [])
         payload = json.dumps(body)
         request_bytes = len(payload)
         call = lambda: client.post(  # noqa: E731

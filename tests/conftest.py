@@ -8,8 +8,6 @@ from cds_service.mapping import MedicationMapper
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-NDC = "http://hl7.org/fhir/sid/ndc"
 
 
 @pytest.fixture(scope="session")
@@ -55,14 +53,6 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def shared_data() -> Path:
     require_shared_data()
     return SHARED_DATA
-
-
-def rxnorm(code: str) -> dict:
-    return {"coding": [{"system": RXNORM, "code": code}]}
-
-
-def ndc(code: str) -> dict:
-    return {"coding": [{"system": NDC, "code": code}]}
 
 
 EXAMPLES = SHARED_DATA / "cds-hooks" / "examples"
@@ -120,61 +110,3 @@ def schema_validator():
         assert not errors, errors
 
     return validate
-
-
-def medication_request(code: str, *, rid: str | None = None, status: str = "draft") -> dict:
-    resource = {
-        "resourceType": "MedicationRequest",
-        "status": status,
-        "intent": "order",
-        "subject": {"reference": "Patient/p1"},
-        "medicationCodeableConcept": rxnorm(code),
-    }
-    if rid:
-        resource["id"] = rid
-    return resource
-
-
-def bundle(*resources: dict) -> dict:
-    return {
-        "resourceType": "Bundle",
-        "type": "collection",
-        "entry": [{"resource": r} for r in resources],
-    }
-
-
-def hook_request(
-    hook: str, drafts: list[dict], *, current: list[dict] | None = None, **extra
-) -> dict:
-    """A CDS Hooks request; `current` becomes the medicationRequests prefetch (None: absent)."""
-    body = {
-        "hook": hook,
-        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
-        "context": {"userId": "Practitioner/1", "patientId": "p1", "draftOrders": bundle(*drafts)},
-    }
-    if hook == "order-select":
-        body["context"]["selections"] = [
-            f"MedicationRequest/{d['id']}" for d in drafts[:1] if "id" in d
-        ]
-    if current is not None:
-        body["prefetch"] = {
-            "medicationRequests": {
-                "resourceType": "Bundle",
-                "type": "searchset",
-                "entry": [{"resource": r} for r in current],
-            },
-            "medicationStatements": None,
-        }
-    body.update(extra)
-    return body
-
-
-def order_sign_by_codes(drafts: list[str], current: list[str]) -> dict:
-    """An order-sign request: a draft order per code and an active order per current code."""
-    return hook_request(
-        "order-sign",
-        [medication_request(code, rid=f"d{i}") for i, code in enumerate(drafts)],
-        current=[
-            medication_request(code, rid=f"c{i}", status="active") for i, code in enumerate(current)
-        ],
-    )

@@ -9,14 +9,22 @@ import pytest
 from cds_service.index_build import ansm_english
 from cds_service.index_build.ansm_levels import LevelScope, level_scopes
 from cds_service.knowledge import KnowledgeBase, Severity
+from cds_service.testing.rxcui import (
+    ASPIRIN,
+    GABAPENTIN,
+    LISINOPRIL,
+    OXYCODONE,
+    SILDENAFIL,
+    TRAMADOL,
+    WARFARIN,
+)
 
-OXYBATE, MORPHINE, TRAMADOL, GABAPENTIN = "2387302", "7052", "10689", "25480"
-OXYCODONE, LORAZEPAM = "7804", "6470"
+OXYBATE, MORPHINE = "2387302", "7052"
+LORAZEPAM = "6470"
 SOFOSBUVIR, CARBAMAZEPINE, RIFAMPIN, BICTEGRAVIR = "1484911", "2002", "9384", "1999660"
-DOXAZOSIN, TAMSULOSIN, SILDENAFIL, TADALAFIL = "49276", "77492", "136411", "358263"
+DOXAZOSIN, TAMSULOSIN, TADALAFIL = "49276", "77492", "358263"
 CITALOPRAM, METHADONE, ARSENIC, CRIZOTINIB = "2556", "6813", "18330", "1148495"
-WARFARIN, ASPIRIN = "11289", "1191"
-SACUBITRIL, LISINOPRIL, SITAGLIPTIN = "1656328", "29046", "593411"
+SACUBITRIL, SITAGLIPTIN = "1656328", "593411"
 
 
 @pytest.fixture(scope="module")

@@ -21,11 +21,11 @@ from cds_service.audit_record import HookCallRecord, card_entry, card_hash
 from cds_service.cli import main
 from cds_service.config import Settings
 from cds_service.secret_keys import AuditSetupError, Pseudonyms, pseudonym_key
+from cds_service.testing.ehr_tokens import authorization, write_trust
+from cds_service.testing.hook_requests import hook_request, medication_request
+from cds_service.testing.rxcui import IBUPROFEN, WARFARIN
 from cds_service.web.runtime import runtime
-from tests.conftest import hook_request, medication_request
-from tests.ehr_tokens import authorization, write_trust
 
-WARFARIN, IBUPROFEN = "11289", "5640"
 PATIENT = "MRN-0042-smith"
 KEY = bytes(range(32))
 CHAIN_KEY = bytes(range(32, 64))

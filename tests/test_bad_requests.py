@@ -28,7 +28,23 @@ from jsonschema import Draft202012Validator, FormatChecker
 from cds_service.app import create_app
 from cds_service.config import Settings
 from cds_service.schemas import load_schema
-from tests.conftest import ROOT, RXNORM
+from cds_service.testing.hook_requests import (
+    RXNORM,
+    bundle,
+    fhir_authorization,
+    hook_request,
+    medication_request,
+    null_prefetch,
+)
+from cds_service.testing.rxcui import (
+    CYCLOSPORINE,
+    DIGOXIN,
+    IBUPROFEN_200MG,
+    LISINOPRIL,
+    UNKNOWN_RXCUI,
+    WARFARIN_1MG,
+)
+from tests.conftest import ROOT
 
 DOC = ROOT / "docs" / "bad-requests.md"
 SIGN = "/cds-services/ddi-order-sign"
@@ -38,15 +54,10 @@ JSON = "application/json"
 MAX_BODY = Settings().max_body_bytes
 MAX_MEDICATIONS = Settings().max_medications
 
-WARFARIN_SCD = "855288"
-IBUPROFEN_SCD = "310965"
-LISINOPRIL_IN = "29046"  # interacts with ibuprofen, not with warfarin
-DIGOXIN_IN = "3407"
-CYCLOSPORINE_IN = "3008"
-DRAFT_CODES = (WARFARIN_SCD, IBUPROFEN_SCD, LISINOPRIL_IN, DIGOXIN_IN, CYCLOSPORINE_IN)
+# lisinopril interacts with ibuprofen, not with warfarin
+DRAFT_CODES = (WARFARIN_1MG, IBUPROFEN_200MG, LISINOPRIL, DIGOXIN, CYCLOSPORINE)
 # A medication left out must not go unmentioned: the interaction card, or words saying so
 SHOWN_OR_SAID = "Not all medications were checked"
-UNKNOWN_RXCUI = "99999999"
 CARD_UUID = "4e0a3a1e-3283-4575-ab82-028d55fe2719"
 RESPONSE_SCHEMA = Draft202012Validator(load_schema("response"), format_checker=FormatChecker())
 
@@ -54,45 +65,14 @@ RESPONSE_SCHEMA = Draft202012Validator(load_schema("response"), format_checker=F
 # --- request builders --------------------------------------------------------------------------
 
 
-def medication_request(rid: str, code: str, status: str = "draft", **fields: Any) -> dict:
-    return {
-        "resourceType": "MedicationRequest",
-        "id": rid,
-        "status": status,
-        "intent": "order",
-        "subject": {"reference": "Patient/p1"},
-        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": code}]},
-        **fields,
-    }
-
-
-def bundle(resources: list[dict], kind: str = "collection") -> dict:
-    return {"resourceType": "Bundle", "type": kind, "entry": [{"resource": r} for r in resources]}
-
-
 def hook_body(
-    drafts: list[dict] | None = None, hook: str = "order-sign", **changes: Any
+    drafts: list[dict] | None = None, hook: Any = "order-sign", **changes: Any
 ) -> dict[str, Any]:
-    """A valid order-sign (or order-select) call; `changes` replace top-level fields, and a
-    change to `...` (Ellipsis) drops the field."""
+    """A valid order-sign (or order-select) call, a warfarin draft and a null prefetch;
+    `changes` as `hook_request`'s (top-level fields set, or dropped with `...`)."""
     if drafts is None:
-        drafts = [medication_request("draft-warfarin", WARFARIN_SCD)]
-    body: dict[str, Any] = {
-        "hook": hook,
-        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
-        "context": {
-            "userId": "Practitioner/1",
-            "patientId": "p1",
-            "draftOrders": bundle(drafts),
-        },
-        "prefetch": {"medicationRequests": None, "medicationStatements": None},
-    }
-    for name, value in changes.items():
-        if value is ...:
-            body.pop(name, None)
-        else:
-            body[name] = value
-    return body
+        drafts = [medication_request(WARFARIN_1MG, rid="draft-warfarin")]
+    return hook_request(hook, drafts, **{"prefetch": null_prefetch(), **changes})
 
 
 def with_context(**changes: Any) -> dict[str, Any]:
@@ -124,7 +104,7 @@ def as_json(value: Any) -> Callable[[], bytes]:
 
 
 def wrong_fhir() -> bytes:
-    draft = medication_request("draft-warfarin", WARFARIN_SCD)
+    draft = medication_request(WARFARIN_1MG, rid="draft-warfarin")
     draft["medicationCodeableConcept"] = "warfarin 1 mg tablet"
     return json.dumps(hook_body([draft])).encode()
 
@@ -137,9 +117,9 @@ def current_medications_call(count: int, note_chars: int = 0) -> dict[str, Any]:
     ]
     current = [
         medication_request(
-            f"current-{n}",
-            IBUPROFEN_SCD if n == count - 1 else LISINOPRIL_IN,
-            "active",
+            IBUPROFEN_200MG if n == count - 1 else LISINOPRIL,
+            rid=f"current-{n}",
+            status="active",
             note=[{"text": f"{n}: {note}"}],
             dosageInstruction=[{"text": "one tablet by mouth once a day", "sequence": 1}],
         )
@@ -171,15 +151,15 @@ def current_over_the_limit() -> bytes:
 
 def thousand_drafts() -> bytes:
     drafts = [
-        medication_request(f"draft-{n}", DRAFT_CODES[n % len(DRAFT_CODES)]) for n in range(1000)
+        medication_request(DRAFT_CODES[n % len(DRAFT_CODES)], rid=f"draft-{n}") for n in range(1000)
     ]
     return json.dumps(hook_body(drafts)).encode()
 
 
 def drafts_over_the_limit() -> bytes:
     """300 warfarin drafts and an ibuprofen draft after them: one more than max_medications."""
-    drafts = [medication_request(f"draft-{n}", WARFARIN_SCD) for n in range(MAX_MEDICATIONS)]
-    drafts.append(medication_request("draft-ibuprofen", IBUPROFEN_SCD))
+    drafts = [medication_request(WARFARIN_1MG, rid=f"draft-{n}") for n in range(MAX_MEDICATIONS)]
+    drafts.append(medication_request(IBUPROFEN_200MG, rid="draft-ibuprofen"))
     return json.dumps(hook_body(drafts)).encode()
 
 
@@ -272,9 +252,9 @@ CASES: tuple[Case, ...] = (
             hook_body(
                 [
                     medication_request(
-                        "draft-warfarin", WARFARIN_SCD, contained=[{"resourceType": "Foo"}]
+                        WARFARIN_1MG, rid="draft-warfarin", contained=[{"resourceType": "Foo"}]
                     ),
-                    medication_request("draft-ibuprofen", IBUPROFEN_SCD),
+                    medication_request(IBUPROFEN_200MG, rid="draft-ibuprofen"),
                 ]
             )
         ),
@@ -288,16 +268,16 @@ CASES: tuple[Case, ...] = (
             hook_body(
                 [
                     medication_request(
-                        "draft-warfarin",
-                        WARFARIN_SCD,
+                        WARFARIN_1MG,
+                        rid="draft-warfarin",
                         medicationCodeableConcept={
                             "coding": [
                                 {"system": [], "code": "x"},
-                                {"system": RXNORM, "code": WARFARIN_SCD},
+                                {"system": RXNORM, "code": WARFARIN_1MG},
                             ]
                         },
                     ),
-                    medication_request("draft-ibuprofen", IBUPROFEN_SCD),
+                    medication_request(IBUPROFEN_200MG, rid="draft-ibuprofen"),
                 ]
             )
         ),
@@ -371,17 +351,7 @@ CASES: tuple[Case, ...] = (
         "`fhirAuthorization` without `fhirServer`",
         400,
         "fhirAuthorization was sent without fhirServer (cds-r-1)",
-        as_json(
-            hook_body(
-                fhirAuthorization={
-                    "access_token": "secret-token-value",
-                    "token_type": "Bearer",
-                    "expires_in": 300,
-                    "scope": "user/MedicationRequest.read",
-                    "subject": "ddi-cds",
-                }
-            )
-        ),
+        as_json(hook_body(fhirAuthorization=fhir_authorization("secret-token-value"))),
     ),
     Case(
         "unknown-service",
@@ -405,7 +375,7 @@ CASES: tuple[Case, ...] = (
         f"a draft with an RxNorm code that does not exist ({UNKNOWN_RXCUI})",
         200,
         "1 medication could not be checked",
-        as_json(hook_body([medication_request("draft-x", UNKNOWN_RXCUI)])),
+        as_json(hook_body([medication_request(UNKNOWN_RXCUI, rid="draft-x")])),
     ),
     Case(
         "wrong-fhir",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.served_process import ServerProcess, start_server
+from cds_service.testing.served_process import ServerProcess, start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("DDI_CDS_TEST_ARTIFACTS", ROOT / "test-artifacts"))

@@ -15,13 +15,20 @@ from cds_service.deadline import Deadline
 from cds_service.interaction_check import CheckLimits, check_interactions
 from cds_service.medication import PrescribedMedication, Role
 from cds_service.severity import Severity
-from tests.conftest import order_sign_by_codes
+from cds_service.testing.hook_requests import order_sign_by_codes, rxnorm
+from cds_service.testing.rxcui import (
+    AMIODARONE,
+    ASPIRIN,
+    CLARITHROMYCIN,
+    DIGOXIN,
+    FLUCONAZOLE,
+    IBUPROFEN,
+    SIMVASTATIN,
+    WARFARIN,
+)
 
-WARFARIN, IBUPROFEN, CLARITHROMYCIN, SIMVASTATIN = "11289", "5640", "21212", "36567"
-FLUCONAZOLE, AMIODARONE, DIGOXIN, ASPIRIN = "4450", "703", "3407", "1191"
 INDEX = Path(__file__).resolve().parent.parent / "cds_service" / "data" / "drug_index.sqlite"
 SIGN = "/cds-services/ddi-order-sign"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
 
 def _client(tmp_path: Path, **limits: int):
@@ -73,7 +80,7 @@ def test_pairs_past_the_limit_are_counted_on_a_card(tmp_path):
 
 
 def _medication(mapper, rxcui: str, role: Role) -> PrescribedMedication:
-    mapping = mapper.map_concept({"coding": [{"system": RXNORM, "code": rxcui}]})
+    mapping = mapper.map_concept(rxnorm(rxcui))
     return PrescribedMedication(
         role, "MedicationRequest", rxcui, None, mapping, None, "test", "medicationCodeableConcept"
     )

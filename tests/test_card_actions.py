@@ -15,7 +15,8 @@ from cds_service.harm_kinds import HARM_KINDS, curated_harm_kinds, effect_harm_k
 from cds_service.model_predictions import load_predictor
 from cds_service.patient_context import LAB_CODES, read_patient_context
 from cds_service.services import service_by_id
-from tests.conftest import EXAMPLES, hook_request, medication_request
+from cds_service.testing.hook_requests import hook_request, medication_request
+from tests.conftest import EXAMPLES
 
 SIGN = "/cds-services/ddi-order-sign"
 WARFARIN_5 = "855332"  # warfarin sodium 5 MG Oral Tablet

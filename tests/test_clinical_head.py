@@ -11,6 +11,14 @@ import numpy as np
 import pytest
 import torch
 
+from cds_service.testing.rxcui import (
+    ACETAMINOPHEN,
+    AMOXICILLIN,
+    CLARITHROMYCIN,
+    IBUPROFEN,
+    SIMVASTATIN,
+    WARFARIN,
+)
 from model.clinical.artifact import PACKAGED as CLINICAL
 from model.clinical.blend import VoteBlend, fit_logistic
 from model.clinical.config import ClinicalConfig, LabelConfig, NetworkConfig
@@ -25,8 +33,6 @@ from model.summary import rows, table
 
 ROOT = Path(__file__).resolve().parent.parent
 INTERACTIONS = ROOT / "cds_service" / "data" / "interactions.sqlite"
-WARFARIN, IBUPROFEN, SIMVASTATIN, CLARITHROMYCIN = "11289", "5640", "36567", "21212"
-AMOXICILLIN, ACETAMINOPHEN = "723", "161"
 
 
 @pytest.fixture(scope="module")

@@ -18,11 +18,10 @@ from cds_service.auth import JwksCache, TokenRejected
 from cds_service.config import Settings
 from cds_service.deadline import Deadline, queued_seconds
 from cds_service.drug_index import DEFAULT_INDEX_PATH
+from cds_service.testing.fhir_standin import Fault, FhirStandIn
+from cds_service.testing.hook_requests import order_sign_by_codes
+from cds_service.testing.rxcui import ASPIRIN, WARFARIN
 from model.artifact import PACKAGED
-from tests.conftest import order_sign_by_codes
-from tests.fhir_standin import Fault, FhirStandIn
-
-WARFARIN, ASPIRIN = "11289", "1191"
 
 
 class FakeClock:

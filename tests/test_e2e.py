@@ -19,7 +19,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
@@ -27,18 +26,21 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from cds_service.fhir_servers import FHIR_UNREADABLE
 from cds_service.schemas import load_schema
-from tests.conftest import RXNORM
-from tests.ehr_tokens import authorization, write_trust
-from tests.fhir_standin import Fault, FhirStandIn
-from tests.served_process import ServerProcess, free_port
-from tests.served_process import start_server as start
+from cds_service.testing.ehr_tokens import authorization, write_trust
+from cds_service.testing.fhir_standin import Fault, FhirStandIn
+from cds_service.testing.hook_requests import (
+    concept,
+    hook_request,
+    medication_request,
+    null_prefetch,
+)
+from cds_service.testing.rxcui import IBUPROFEN_200MG, LISINOPRIL, WARFARIN_1MG
+from cds_service.testing.served_process import ServerProcess, free_port
+from cds_service.testing.served_process import start_server as start
 
 DEADLINE_S = 2.0  # the service's default request deadline
 HTTP_TIMEOUT_S = 30.0
 
-WARFARIN_SCD = "855288"  # warfarin sodium 1 MG Oral Tablet
-IBUPROFEN_SCD = "310965"  # ibuprofen 200 MG Oral Tablet
-LISINOPRIL_IN = "29046"  # no interaction with warfarin
 OVERRIDE_SYSTEM = "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes"
 
 RESPONSE_SCHEMA = Draft202012Validator(load_schema("response"), format_checker=FormatChecker())
@@ -106,59 +108,11 @@ def token() -> str:
 # --- requests ----------------------------------------------------------------------------------
 
 
-def concept(code: str) -> dict:
-    return {"coding": [{"system": RXNORM, "code": code}]}
-
-
-def medication_request(rid: str, code: str | None, status: str = "draft", **fields: Any) -> dict:
-    resource: dict[str, Any] = {
-        "resourceType": "MedicationRequest",
-        "id": rid,
-        "status": status,
-        "intent": "order",
-        "subject": {"reference": "Patient/p1"},
-    }
-    if code is not None:
-        resource["medicationCodeableConcept"] = concept(code)
-    return {**resource, **fields}
-
-
-def bundle(*resources: dict, kind: str = "collection") -> dict:
-    return {"resourceType": "Bundle", "type": kind, "entry": [{"resource": r} for r in resources]}
-
-
-def fhir_authorization(token: str) -> dict:
-    return {
-        "access_token": token,
-        "token_type": "Bearer",
-        "expires_in": 300,
-        "scope": "user/MedicationRequest.read user/MedicationStatement.read user/Medication.read",
-        "subject": "ddi-cds",
-    }
-
-
-def order_sign(
-    *drafts: dict,
-    prefetch: dict | None = None,
-    fhir: FhirStandIn | str | None = None,
-    token: str | None = None,
-) -> dict:
-    body: dict[str, Any] = {
-        "hook": "order-sign",
-        "hookInstance": str(uuid.uuid4()),
-        "context": {
-            "userId": "Practitioner/1",
-            "patientId": "p1",
-            "draftOrders": bundle(*drafts),
-        },
-    }
-    if fhir is not None:
-        body["fhirServer"] = fhir if isinstance(fhir, str) else fhir.base_url
-        if token is not None:
-            body["fhirAuthorization"] = fhir_authorization(token)
-    if prefetch is not None:
-        body["prefetch"] = prefetch
-    return body
+def warfarin_draft_reading(fhir_server: str, token: str) -> dict:
+    """An order-sign call of a warfarin draft whose current medications the service reads from
+    `fhir_server`, with the bearer `token`."""
+    draft = medication_request(WARFARIN_1MG, rid="draft-warfarin")
+    return hook_request("order-sign", [draft], fhir_server=fhir_server, fhir_token=token)
 
 
 def call(served: Served, body: dict, service_id: str = "ddi-order-sign") -> requests.Response:
@@ -233,10 +187,10 @@ def test_current_medications_are_fetched_with_the_token_and_paged(
 ):
     fhir.page_size = 1
     fhir.medication_requests = [
-        medication_request("current-lisinopril", LISINOPRIL_IN, "active"),
-        medication_request("current-ibuprofen", IBUPROFEN_SCD, "active"),  # on page 2
+        medication_request(LISINOPRIL, rid="current-lisinopril", status="active"),
+        medication_request(IBUPROFEN_200MG, rid="current-ibuprofen", status="active"),  # on page 2
     ]
-    body = order_sign(medication_request("draft-warfarin", WARFARIN_SCD), fhir=fhir, token=token)
+    body = warfarin_draft_reading(fhir.base_url, token)
 
     response = call(served, body)
 
@@ -261,10 +215,11 @@ def test_a_search_longer_than_the_page_limit_is_checked_in_part_and_said_so(
 ):
     fhir.page_size = 1
     fhir.medication_requests = [
-        medication_request("current-ibuprofen", IBUPROFEN_SCD, "active"),  # page 1: read
-        *[medication_request(f"current-{n}", LISINOPRIL_IN, "active") for n in range(10)],
+        # page 1: read
+        medication_request(IBUPROFEN_200MG, rid="current-ibuprofen", status="active"),
+        *[medication_request(LISINOPRIL, rid=f"current-{n}", status="active") for n in range(10)],
     ]
-    body = order_sign(medication_request("draft-warfarin", WARFARIN_SCD), fhir=fhir, token=token)
+    body = warfarin_draft_reading(fhir.base_url, token)
 
     response = call(served, body)
 
@@ -282,18 +237,15 @@ def test_referenced_medication_is_read_from_the_fhir_server(
     fhir.medications["med1"] = {
         "resourceType": "Medication",
         "id": "med1",
-        "code": concept(WARFARIN_SCD),
+        "code": concept(WARFARIN_1MG),
     }
     draft = medication_request(
-        "draft-warfarin", None, medicationReference={"reference": "Medication/med1"}
+        None, rid="draft-warfarin", medicationReference={"reference": "Medication/med1"}
     )
-    prefetch = {
-        "medicationRequests": bundle(
-            medication_request("current-ibuprofen", IBUPROFEN_SCD, "active"), kind="searchset"
-        ),
-        "medicationStatements": None,
-    }
-    body = order_sign(draft, prefetch=prefetch, fhir=fhir, token=token)
+    current = medication_request(IBUPROFEN_200MG, rid="current-ibuprofen", status="active")
+    body = hook_request(
+        "order-sign", [draft], current=[current], fhir_server=fhir.base_url, fhir_token=token
+    )
 
     response = call(served, body)
 
@@ -322,8 +274,8 @@ def test_unfetchable_current_medications_fail_open_with_one_text(
     """The drafts are still checked among themselves; the card does not say what the server
     answered (that would make the service a probe of the networks it reaches): the log does."""
     fhir.fault = fault
-    fhir.medication_requests = [medication_request("c1", IBUPROFEN_SCD, "active")]
-    body = order_sign(medication_request("draft-warfarin", WARFARIN_SCD), fhir=fhir, token=token)
+    fhir.medication_requests = [medication_request(IBUPROFEN_200MG, rid="c1", status="active")]
+    body = warfarin_draft_reading(fhir.base_url, token)
     log_offset = served.log.stat().st_size
 
     started = time.monotonic()
@@ -344,9 +296,7 @@ def test_unfetchable_current_medications_fail_open_with_one_text(
 def test_a_fhir_server_that_is_down_fails_open_at_once_with_the_same_text(
     served: Served, down_fhir_server: str, token: str
 ):
-    body = order_sign(
-        medication_request("draft-warfarin", WARFARIN_SCD), fhir=down_fhir_server, token=token
-    )
+    body = warfarin_draft_reading(down_fhir_server, token)
 
     started = time.monotonic()
     response = call(served, body)
@@ -363,12 +313,15 @@ def test_slow_fhir_server_gets_a_partial_answer_within_the_deadline(
     """Fail-open: the drafts are still checked against each other, and a card says the current
     medications were not read in time; never a timeout at the EHR."""
     fhir.fault = fault
-    fhir.medication_requests = [medication_request("c1", IBUPROFEN_SCD, "active")] * 40
-    body = order_sign(
-        medication_request("draft-warfarin", WARFARIN_SCD),
-        medication_request("draft-ibuprofen", IBUPROFEN_SCD),
-        fhir=fhir,
-        token=token,
+    fhir.medication_requests = [medication_request(IBUPROFEN_200MG, rid="c1", status="active")] * 40
+    body = hook_request(
+        "order-sign",
+        [
+            medication_request(WARFARIN_1MG, rid="draft-warfarin"),
+            medication_request(IBUPROFEN_200MG, rid="draft-ibuprofen"),
+        ],
+        fhir_server=fhir.base_url,
+        fhir_token=token,
     )
 
     started = time.monotonic()
@@ -384,12 +337,15 @@ def test_slow_fhir_server_gets_a_partial_answer_within_the_deadline(
 
 
 def test_null_prefetch_means_nothing_is_fetched(served: Served, fhir: FhirStandIn, token: str):
-    body = order_sign(
-        medication_request("draft-warfarin", WARFARIN_SCD),
-        medication_request("draft-ibuprofen", IBUPROFEN_SCD),
-        prefetch={"medicationRequests": None, "medicationStatements": None},
-        fhir=fhir,
-        token=token,
+    body = hook_request(
+        "order-sign",
+        [
+            medication_request(WARFARIN_1MG, rid="draft-warfarin"),
+            medication_request(IBUPROFEN_200MG, rid="draft-ibuprofen"),
+        ],
+        prefetch=null_prefetch(),
+        fhir_server=fhir.base_url,
+        fhir_token=token,
     )
 
     response = call(served, body)
@@ -406,10 +362,13 @@ def test_acknowledged_feedback_survives_sigkill(tmp_path: Path):
     data_dir = tmp_path / "data"
     first = start_server(data_dir, tmp_path / "first.log")
     try:
-        body = order_sign(
-            medication_request("draft-warfarin", WARFARIN_SCD),
-            medication_request("draft-ibuprofen", IBUPROFEN_SCD),
-            prefetch={"medicationRequests": None, "medicationStatements": None},
+        body = hook_request(
+            "order-sign",
+            [
+                medication_request(WARFARIN_1MG, rid="draft-warfarin"),
+                medication_request(IBUPROFEN_200MG, rid="draft-ibuprofen"),
+            ],
+            prefetch=null_prefetch(),
         )
         hook = call(first, body)
         assert hook.status_code == 200, hook.text

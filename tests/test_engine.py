@@ -12,11 +12,22 @@ from cds_service.knowledge import Severity, default_knowledge_base
 from cds_service.medication import READ_AS_LENIENT
 from cds_service.protocol import RequestError
 from cds_service.services import service_by_id
-from tests.conftest import hook_request, medication_request, rxnorm
+from cds_service.testing.hook_requests import (
+    fhir_authorization,
+    hook_request,
+    medication_request,
+    rxnorm,
+)
+from cds_service.testing.rxcui import (
+    ACETAMINOPHEN,
+    CYCLOSPORINE,
+    DIGOXIN,
+    IBUPROFEN_200MG,
+    WARFARIN_1MG,
+)
 
-WARFARIN, IBUPROFEN, ASPIRIN = "855288", "310965", "1191"
-DIGOXIN, CYCLOSPORINE, ACETAMINOPHEN = "3407", "3008", "161"
 SIGN, SELECT = service_by_id("ddi-order-sign"), service_by_id("ddi-order-select")
+EHR_FHIR = "https://ehr.example/fhir"  # never reached: the tests that name it fake the client
 
 
 class ValidatingEngine(CdsEngine):
@@ -47,9 +58,9 @@ def pairs(outcome) -> set[frozenset]:
 def test_order_sign_checks_drafts_against_each_other_and_current(engine):
     body = hook_request(
         "order-sign",
-        [medication_request(WARFARIN, rid="w"), medication_request(DIGOXIN, rid="d")],
+        [medication_request(WARFARIN_1MG, rid="w"), medication_request(DIGOXIN, rid="d")],
         current=[
-            medication_request(IBUPROFEN, rid="i", status="active"),
+            medication_request(IBUPROFEN_200MG, rid="i", status="active"),
             medication_request(CYCLOSPORINE, rid="c", status="active"),
         ],
     )
@@ -62,9 +73,9 @@ def test_order_sign_checks_drafts_against_each_other_and_current(engine):
 
 
 def test_order_select_advises_only_about_the_selection(engine):
-    drafts = [medication_request(DIGOXIN, rid="d"), medication_request(WARFARIN, rid="w")]
+    drafts = [medication_request(DIGOXIN, rid="d"), medication_request(WARFARIN_1MG, rid="w")]
     current = [
-        medication_request(IBUPROFEN, rid="i", status="active"),
+        medication_request(IBUPROFEN_200MG, rid="i", status="active"),
         medication_request(CYCLOSPORINE, rid="c", status="active"),
     ]
     outcome = engine.evaluate(SELECT, hook_request("order-select", drafts, current=current))
@@ -73,9 +84,12 @@ def test_order_select_advises_only_about_the_selection(engine):
 
 
 def test_a_pair_is_one_card_however_many_orders_carry_it(engine):
-    drafts = [medication_request(WARFARIN, rid="w"), medication_request(IBUPROFEN, rid="i1")]
+    drafts = [
+        medication_request(WARFARIN_1MG, rid="w"),
+        medication_request(IBUPROFEN_200MG, rid="i1"),
+    ]
     current = [
-        medication_request(IBUPROFEN, rid="i2", status="active"),
+        medication_request(IBUPROFEN_200MG, rid="i2", status="active"),
         medication_request("5640", rid="i3", status="active"),
     ]
     outcome = engine.evaluate(SIGN, hook_request("order-sign", drafts, current=current))
@@ -116,10 +130,10 @@ def test_an_intended_combination_sold_as_one_product_makes_no_card_across_orders
 
 def test_stopped_and_entered_in_error_medications_are_not_current(engine):
     current = [
-        medication_request(IBUPROFEN, rid="i", status="stopped"),
-        medication_request(IBUPROFEN, rid="j", status="entered-in-error"),
+        medication_request(IBUPROFEN_200MG, rid="i", status="stopped"),
+        medication_request(IBUPROFEN_200MG, rid="j", status="entered-in-error"),
     ]
-    body = hook_request("order-sign", [medication_request(WARFARIN, rid="w")], current=current)
+    body = hook_request("order-sign", [medication_request(WARFARIN_1MG, rid="w")], current=current)
     assert engine.evaluate(SIGN, body).response == {"cards": []}
 
 
@@ -137,7 +151,7 @@ def test_min_tier_is_configurable(mapper):
     body = hook_request(
         "order-sign",
         [medication_request(ACETAMINOPHEN, rid="a")],
-        current=[medication_request(WARFARIN, rid="w", status="active")],
+        current=[medication_request(WARFARIN_1MG, rid="w", status="active")],
     )
     assert len(everything.evaluate(SIGN, body).response["cards"]) >= 1
 
@@ -147,7 +161,10 @@ def test_min_tier_is_configurable(mapper):
     [(Severity.MAJOR, "warning"), (Severity.MODERATE, "info")],
 )
 def test_indicator_follows_the_most_severe_record(engine, severity, indicator):
-    pair = {Severity.MAJOR: (WARFARIN, IBUPROFEN), Severity.MODERATE: (DIGOXIN, CYCLOSPORINE)}
+    pair = {
+        Severity.MAJOR: (WARFARIN_1MG, IBUPROFEN_200MG),
+        Severity.MODERATE: (DIGOXIN, CYCLOSPORINE),
+    }
     a, b = pair[severity]
     body = hook_request(
         "order-sign",
@@ -173,8 +190,8 @@ def test_contraindicated_pair_is_critical_with_one_recommended_removal(engine):
 def test_card_detail_traces_source_severity_management_and_mapping(engine):
     body = hook_request(
         "order-sign",
-        [medication_request(WARFARIN, rid="w")],
-        current=[medication_request(IBUPROFEN, rid="i", status="active")],
+        [medication_request(WARFARIN_1MG, rid="w")],
+        current=[medication_request(IBUPROFEN_200MG, rid="i", status="active")],
     )
     (card,) = engine.evaluate(SIGN, body).response["cards"]
     detail = card["detail"]
@@ -198,10 +215,12 @@ def test_card_detail_traces_source_severity_management_and_mapping(engine):
 
 
 def test_ehr_text_cannot_inject_markdown(engine):
-    draft = medication_request(WARFARIN, rid="w")
+    draft = medication_request(WARFARIN_1MG, rid="w")
     draft["medicationCodeableConcept"]["text"] = "[click](http://evil.example) *x*"
     body = hook_request(
-        "order-sign", [draft], current=[medication_request(IBUPROFEN, rid="i", status="active")]
+        "order-sign",
+        [draft],
+        current=[medication_request(IBUPROFEN_200MG, rid="i", status="active")],
     )
     (card,) = engine.evaluate(SIGN, body).response["cards"]
     assert "\\[click\\](http://evil.example) \\*x\\*" in card["detail"]
@@ -230,26 +249,18 @@ def test_non_medication_orders_are_ignored(engine):
 
 
 def test_contained_and_bundled_medications_are_followed(engine):
-    contained = {
-        "resourceType": "MedicationRequest",
-        "id": "w",
-        "status": "draft",
-        "intent": "order",
-        "subject": {"reference": "Patient/p1"},
-        "contained": [{"resourceType": "Medication", "id": "m", "code": rxnorm(WARFARIN)}],
-        "medicationReference": {"reference": "#m"},
-    }
-    in_bundle = {
-        "resourceType": "MedicationRequest",
-        "id": "i",
-        "status": "active",
-        "intent": "order",
-        "subject": {"reference": "Patient/p1"},
-        "medicationReference": {"reference": "Medication/ibu"},
-    }
+    contained = medication_request(
+        None,
+        rid="w",
+        contained=[{"resourceType": "Medication", "id": "m", "code": rxnorm(WARFARIN_1MG)}],
+        medicationReference={"reference": "#m"},
+    )
+    in_bundle = medication_request(
+        None, rid="i", status="active", medicationReference={"reference": "Medication/ibu"}
+    )
     body = hook_request("order-sign", [contained], current=[in_bundle])
     body["prefetch"]["medicationRequests"]["entry"].append(
-        {"resource": {"resourceType": "Medication", "id": "ibu", "code": rxnorm(IBUPROFEN)}}
+        {"resource": {"resourceType": "Medication", "id": "ibu", "code": rxnorm(IBUPROFEN_200MG)}}
     )
     outcome = engine.evaluate(SIGN, body)
     assert pairs(outcome) == {frozenset({"warfarin", "ibuprofen"})}
@@ -260,11 +271,13 @@ def test_stu3_and_dstu2_shapes_are_read_leniently(engine):
         "resourceType": "MedicationOrder",
         "id": "w",
         "status": "draft",
-        "medicationCodeableConcept": rxnorm(WARFARIN),
+        "medicationCodeableConcept": rxnorm(WARFARIN_1MG),
         "dosageInstruction": [{"timing": {"repeat": {"periodUnits": "d"}}}],
     }
     body = hook_request(
-        "order-sign", [dstu2], current=[medication_request(IBUPROFEN, rid="i", status="active")]
+        "order-sign",
+        [dstu2],
+        current=[medication_request(IBUPROFEN_200MG, rid="i", status="active")],
     )
     outcome = engine.evaluate(SIGN, body)
     (draft,) = outcome.advised
@@ -273,13 +286,13 @@ def test_stu3_and_dstu2_shapes_are_read_leniently(engine):
 
 
 def test_null_prefetch_means_no_current_medications(engine):
-    body = hook_request("order-sign", [medication_request(WARFARIN, rid="w")])
+    body = hook_request("order-sign", [medication_request(WARFARIN_1MG, rid="w")])
     body["prefetch"] = {"medicationRequests": None, "medicationStatements": None}
     assert engine.evaluate(SIGN, body).response == {"cards": []}
 
 
 def test_absent_prefetch_without_fhir_server_follows_the_policy(mapper, engine):
-    body = hook_request("order-sign", [medication_request(WARFARIN, rid="w")])
+    body = hook_request("order-sign", [medication_request(WARFARIN_1MG, rid="w")])
     (card,) = engine.evaluate(SIGN, body).response["cards"]
     assert card["summary"].startswith("Current medications not available")
     strict = ValidatingEngine(
@@ -308,7 +321,7 @@ class RecordingClient:
 def test_operation_outcome_in_prefetch_is_not_data_and_is_fetched(mapper):
     client = RecordingClient(
         {
-            "MedicationRequest": [medication_request(IBUPROFEN, rid="i", status="active")],
+            "MedicationRequest": [medication_request(IBUPROFEN_200MG, rid="i", status="active")],
             "MedicationStatement": [],
         }
     )
@@ -316,7 +329,7 @@ def test_operation_outcome_in_prefetch_is_not_data_and_is_fetched(mapper):
         mapper, default_knowledge_base(), Settings(), lambda request, deadline: client
     )
     body = hook_request(
-        "order-sign", [medication_request(WARFARIN, rid="w")], fhirServer="https://ehr.example/fhir"
+        "order-sign", [medication_request(WARFARIN_1MG, rid="w")], fhir_server=EHR_FHIR
     )
     body["prefetch"] = {"medicationRequests": {"resourceType": "OperationOutcome", "issue": []}}
     outcome = engine.evaluate(SIGN, body)
@@ -333,7 +346,7 @@ def test_failed_fetch_is_precondition_failed(mapper):
         mapper, default_knowledge_base(), Settings(), lambda request, deadline: client
     )
     body = hook_request(
-        "order-sign", [medication_request(WARFARIN, rid="w")], fhirServer="https://ehr.example/fhir"
+        "order-sign", [medication_request(WARFARIN_1MG, rid="w")], fhir_server=EHR_FHIR
     )
     with pytest.raises(MedicationDataUnavailable, match="HTTP 401"):
         engine.evaluate(SIGN, body)
@@ -345,7 +358,7 @@ def test_patient_id_is_url_encoded_into_the_template(mapper):
         mapper, default_knowledge_base(), Settings(), lambda request, deadline: client
     )
     body = hook_request(
-        "order-sign", [medication_request(WARFARIN, rid="w")], fhirServer="https://ehr.example/fhir"
+        "order-sign", [medication_request(WARFARIN_1MG, rid="w")], fhir_server=EHR_FHIR
     )
     body["context"]["patientId"] = "a&b=c"
     engine.evaluate(SIGN, body)
@@ -363,28 +376,21 @@ def test_patient_id_is_url_encoded_into_the_template(mapper):
         (lambda b: b["context"].update(draftOrders=7), "context.draftOrders must be a FHIR Bundle"),
         (lambda b: b.update(fhirServer="ftp://x"), "fhirServer must be an http(s) URL"),
         (
-            lambda b: b.update(
-                fhirAuthorization={
-                    "access_token": "t",
-                    "token_type": "Bearer",
-                    "scope": "s",
-                    "subject": "x",
-                }
-            ),
+            lambda b: b.update(fhirAuthorization=fhir_authorization("t")),
             "cds-r-1",
         ),
         (lambda b: b.update(prefetch=[]), "prefetch must be a JSON object"),
     ],
 )
 def test_bad_requests_say_what_is_wrong(engine, change, message):
-    body = hook_request("order-sign", [medication_request(WARFARIN, rid="w")], current=[])
+    body = hook_request("order-sign", [medication_request(WARFARIN_1MG, rid="w")], current=[])
     change(body)
     with pytest.raises(RequestError, match=message.replace("(", r"\(").replace(")", r"\)")):
         engine.evaluate(SIGN, body)
 
 
 def test_order_select_requires_selections(engine):
-    body = hook_request("order-select", [medication_request(WARFARIN, rid="w")], current=[])
+    body = hook_request("order-select", [medication_request(WARFARIN_1MG, rid="w")], current=[])
     body["context"].pop("selections")
     with pytest.raises(RequestError, match="selections"):
         engine.evaluate(SELECT, body)
@@ -393,8 +399,8 @@ def test_order_select_requires_selections(engine):
 def test_engine_never_mutates_the_request(engine):
     body = hook_request(
         "order-sign",
-        [medication_request(WARFARIN, rid="w")],
-        current=[medication_request(IBUPROFEN, rid="i", status="active")],
+        [medication_request(WARFARIN_1MG, rid="w")],
+        current=[medication_request(IBUPROFEN_200MG, rid="i", status="active")],
     )
     before = copy.deepcopy(body)
     engine.evaluate(SIGN, body)
@@ -405,7 +411,7 @@ def test_medication_limit_is_applied(mapper):
     small = ValidatingEngine(
         mapper, default_knowledge_base(), replace(Settings(), max_medications=3)
     )
-    drafts = [medication_request(WARFARIN, rid=f"w{n}") for n in range(10)]
+    drafts = [medication_request(WARFARIN_1MG, rid=f"w{n}") for n in range(10)]
     outcome = small.evaluate(SIGN, hook_request("order-sign", drafts, current=[]))
     assert len(outcome.advised) == 3
 
@@ -417,8 +423,10 @@ def test_an_empty_prefetched_bundle_means_no_current_medications(mapper):
     engine = ValidatingEngine(
         mapper, default_knowledge_base(), Settings(), lambda request, deadline: client
     )
-    for fhir_server in ({"fhirServer": "https://ehr.example/fhir"}, {}):
-        body = hook_request("order-sign", [medication_request(WARFARIN, rid="w")], **fhir_server)
+    for fhir_server in ({"fhir_server": EHR_FHIR}, {}):
+        body = hook_request(
+            "order-sign", [medication_request(WARFARIN_1MG, rid="w")], **fhir_server
+        )
         body["prefetch"] = {"medicationRequests": {"resourceType": "Bundle", "type": "searchset"}}
         outcome = engine.evaluate(SIGN, body)
         assert outcome.response == {"cards": []}
@@ -432,7 +440,7 @@ def test_an_operation_outcome_beside_a_bundle_is_still_fetched(mapper):
         mapper, default_knowledge_base(), Settings(), lambda request, deadline: client
     )
     body = hook_request(
-        "order-sign", [medication_request(WARFARIN, rid="w")], fhirServer="https://ehr.example/fhir"
+        "order-sign", [medication_request(WARFARIN_1MG, rid="w")], fhir_server=EHR_FHIR
     )
     body["prefetch"] = {
         "medicationRequests": {"resourceType": "Bundle", "type": "searchset"},
@@ -457,9 +465,11 @@ def test_a_pack_component_with_no_known_ingredient_is_said_not_checked(engine):
 
 def test_a_status_that_is_not_text_is_read_as_no_status(engine):
     """Found by the property tests: `"status": []` on a current medication was a 500."""
-    current = medication_request(IBUPROFEN, rid="i", status="active")
+    current = medication_request(IBUPROFEN_200MG, rid="i", status="active")
     current["status"] = []
-    body = hook_request("order-sign", [medication_request(WARFARIN, rid="w")], current=[current])
+    body = hook_request(
+        "order-sign", [medication_request(WARFARIN_1MG, rid="w")], current=[current]
+    )
     assert pairs(engine.evaluate(SIGN, body)) == {frozenset({"warfarin", "ibuprofen"})}
 
 

@@ -19,13 +19,13 @@ from cds_service.app import create_app
 from cds_service.config import Settings
 from cds_service.fhir_client import FhirClient
 from cds_service.fhir_servers import FHIR_UNREADABLE, FhirFetchError, FhirServerPolicy
-from tests.conftest import hook_request, medication_request
-from tests.ehr_tokens import authorization, write_trust
-from tests.fhir_standin import Fault, FhirStandIn
-from tests.served_process import free_port
+from cds_service.testing.ehr_tokens import authorization, write_trust
+from cds_service.testing.fhir_standin import Fault, FhirStandIn
+from cds_service.testing.hook_requests import hook_request, medication_request
+from cds_service.testing.rxcui import IBUPROFEN, WARFARIN
+from cds_service.testing.served_process import free_port
 
 SIGN_URL = "http://localhost/cds-services/ddi-order-sign"
-WARFARIN, IBUPROFEN = "11289", "5640"
 INCOMPLETE = "Check incomplete: not all current medications could be read"
 FHIR_TOKEN = "FHIR-ACCESS-TOKEN-4f1e"
 REPLIES = {
@@ -130,13 +130,8 @@ def call(client, fhir_server: str, *drafts: str) -> dict:
     body = hook_request(
         "order-sign",
         [medication_request(code, rid=f"d{n}") for n, code in enumerate(drafts or [WARFARIN])],
-        fhirServer=fhir_server,
-        fhirAuthorization={
-            "access_token": FHIR_TOKEN,
-            "token_type": "Bearer",
-            "scope": "patient/MedicationRequest.read",
-            "subject": "ddi-cds",
-        },
+        fhir_server=fhir_server,
+        fhir_token=FHIR_TOKEN,
     )
     response = client.post(
         "/cds-services/ddi-order-sign", json=body, headers=authorization(SIGN_URL)
@@ -230,7 +225,7 @@ def development(tmp_path_factory):
 
 def develop(client, fhir_server: str) -> dict:
     body = hook_request(
-        "order-sign", [medication_request(WARFARIN, rid="w")], fhirServer=fhir_server
+        "order-sign", [medication_request(WARFARIN, rid="w")], fhir_server=fhir_server
     )
     response = client.post("/cds-services/ddi-order-sign", json=body)
     assert response.status_code == 200, response.text

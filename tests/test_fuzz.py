@@ -21,8 +21,8 @@ import time
 import pytest
 
 from bench.fuzz_api import FuzzReport, fuzz, refused_unless_unrouted, warm_up
-from tests.ehr_tokens import authorization, write_trust
-from tests.served_process import start_server
+from cds_service.testing.ehr_tokens import authorization, write_trust
+from cds_service.testing.served_process import start_server
 
 pytestmark = pytest.mark.slow  # schemathesis over the whole API
 

@@ -10,11 +10,21 @@ import redis
 from cds_service.interaction_model import InteractionModel
 from cds_service.medication import Ingredient
 from cds_service.prediction_cache import PredictionCache, cache_key
+from cds_service.testing.hook_requests import order_sign_by_codes
+from cds_service.testing.rxcui import (
+    ACETAMINOPHEN,
+    ADALIMUMAB,
+    AMOXICILLIN,
+    CLARITHROMYCIN,
+    IBUPROFEN,
+    METHOTREXATE,
+    SIMVASTATIN,
+    WARFARIN,
+)
 from model.clinical.artifact import PACKAGED, load
 
-WARFARIN, IBUPROFEN, PHENELZINE, SUMATRIPTAN = "11289", "5640", "8123", "37418"
-ADALIMUMAB, METHOTREXATE, PEMBROLIZUMAB = "327361", "6851", "1547545"
-AMOXICILLIN, ACETAMINOPHEN = "723", "161"
+PHENELZINE = "8123"
+PEMBROLIZUMAB = "1547545"
 
 pytestmark = pytest.mark.skipif(
     not (PACKAGED / "clinical.json").exists(), reason="the clinical artifact is not built"
@@ -85,8 +95,6 @@ HYDROXYCHLOROQUINE, LURASIDONE = "5521", "1040028"
 
 
 def model_cards(client, drafts: list[str], current: list[str]) -> list[dict]:
-    from tests.conftest import order_sign_by_codes
-
     answer = client.post("/cds-services/ddi-order-sign", json=order_sign_by_codes(drafts, current))
     assert answer.status_code == 200
     return [c for c in answer.get_json()["cards"] if "not in curated sources" in c["summary"]]
@@ -139,7 +147,7 @@ def test_the_side_effect_model_is_not_shown_as_evidence_for_a_drug_it_never_saw(
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 CACHE_KEY = bytes(range(32))  # not the apps' key: what these tests write is removed after them
-SIMVASTATIN_CLARITHROMYCIN = ("36567", "21212")
+SIMVASTATIN_CLARITHROMYCIN = (SIMVASTATIN, CLARITHROMYCIN)
 
 
 @pytest.fixture

@@ -27,14 +27,23 @@ from cds_service.knowledge import (
     render_ddi_template,
 )
 from cds_service.medication import Confidence, Ingredient, MappedIngredient
+from cds_service.testing.rxcui import (
+    ACETAMINOPHEN,
+    AMOXICILLIN,
+    ASPIRIN,
+    CLARITHROMYCIN,
+    CYCLOSPORINE,
+    DIGOXIN,
+    IBUPROFEN,
+    METHOTREXATE,
+    SILDENAFIL,
+    SIMVASTATIN,
+    WARFARIN,
+)
 from tests.conftest import SHARED_DATA
 
-WARFARIN, IBUPROFEN, ASPIRIN = "11289", "5640", "1191"
-DIGOXIN, CYCLOSPORINE = "3407", "3008"
-SIMVASTATIN, CLARITHROMYCIN = "36567", "21212"
-METHOTREXATE, TRIMETHOPRIM = "6851", "10829"
-SILDENAFIL, NITROGLYCERIN = "136411", "4917"
-ACETAMINOPHEN, AMOXICILLIN = "161", "723"
+TRIMETHOPRIM = "10829"
+NITROGLYCERIN = "4917"
 
 
 @pytest.fixture(scope="module")

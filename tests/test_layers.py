@@ -5,12 +5,16 @@ type-only imports not)."""
 from __future__ import annotations
 
 import ast
+import inspect
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from cds_service.testing import hook_requests
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("cds_service", "model", "bench", "tests")
@@ -140,3 +144,64 @@ def test_blueprints_never_import_the_app_factory():
     graph = import_graph()
     blueprints = [m for m in graph if m.startswith("cds_service.web.")]
     assert blueprints and all("cds_service.app" not in graph[m] for m in blueprints)
+
+
+# --- the test support: one package, found by name ------------------------------------------------
+
+TEST_SUPPORT = "cds_service.testing"
+
+
+def _is_test_support(module: str) -> bool:
+    return module == TEST_SUPPORT or module.startswith(TEST_SUPPORT + ".")
+
+
+def _sources(*folders: str) -> dict[str, str]:
+    """Path (from the root) -> text, for every Python file under `folders`."""
+    return {
+        str(path.relative_to(ROOT)): path.read_text()
+        for folder in folders
+        for path in sorted((ROOT / folder).rglob("*.py"))
+    }
+
+
+def test_no_test_or_benchmark_puts_a_folder_on_the_import_path():
+    """Tests and benchmarks import the project and its test support by name (a bench script that
+    imports another bench module runs as `python -m bench.<name>`)."""
+    path_trick = re.compile(r"sys\.path\.(insert|append)\(")
+    sources = _sources("tests", "bench")
+    assert [name for name, text in sources.items() if path_trick.search(text)] == []
+
+
+def test_only_tests_and_benchmarks_import_the_test_support():
+    """`cds_service.testing` ships with the service (as `flask.testing` does), but nothing of the
+    service or the model uses it."""
+    graph = import_graph()
+    importers = {m for m, imported in graph.items() if any(map(_is_test_support, imported))}
+    assert "tests.test_e2e" in importers and "bench.load_faults" in importers
+    outside = {m for m in importers if m.split(".")[0] not in ("tests", "bench")}
+    assert sorted(m for m in outside if not _is_test_support(m)) == []
+
+
+def test_the_test_support_needs_no_test_runner_and_no_test_or_bench_module():
+    for name, text in _sources(TEST_SUPPORT.replace(".", "/")).items():
+        imported = set()
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported.add(node.module.split(".")[0])
+        assert not imported & {"pytest", "hypothesis", "tests", "bench"}, name
+
+
+def test_tests_and_benchmarks_build_requests_with_the_one_set_of_builders():
+    """MedicationRequests, Bundles and hook calls come from `cds_service.testing.hook_requests`:
+    no test or benchmark defines a builder of the same name."""
+    builders = sorted(
+        name
+        for name, value in vars(hook_requests).items()
+        if inspect.isfunction(value) and value.__module__ == hook_requests.__name__
+    )
+    assert {"medication_request", "bundle", "hook_request"} <= set(builders)
+    own = re.compile(rf"^\s*def ({'|'.join(builders)})\(", re.MULTILINE)
+    found = {name: own.findall(text) for name, text in _sources("tests", "bench").items()}
+    assert {name: defined for name, defined in found.items() if defined} == {}

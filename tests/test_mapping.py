@@ -3,7 +3,7 @@
 import pytest
 
 from cds_service.medication import Confidence
-from tests.conftest import RXNORM, ndc, rxnorm
+from cds_service.testing.hook_requests import RXNORM, ndc, rxnorm
 
 
 def names(mapping) -> set[str]:

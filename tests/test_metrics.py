@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from tests.conftest import hook_request, medication_request
-
-WARFARIN, IBUPROFEN, UNKNOWN = "11289", "5640", "99999999"
+from cds_service.testing.hook_requests import hook_request, medication_request
+from cds_service.testing.rxcui import IBUPROFEN, UNKNOWN_RXCUI, WARFARIN
 
 
 def value(client, name: str) -> float:
@@ -21,7 +20,7 @@ def test_a_hook_call_is_timed_and_its_cards_and_unmapped_medications_counted(cli
     unmapped_before = value(client, "ddi_cds_unmapped_medications_total")
     body = hook_request(
         "order-sign",
-        [medication_request(WARFARIN, rid="d1"), medication_request(UNKNOWN, rid="d2")],
+        [medication_request(WARFARIN, rid="d1"), medication_request(UNKNOWN_RXCUI, rid="d2")],
         current=[medication_request(IBUPROFEN, rid="c1", status="active")],
     )
 

@@ -18,10 +18,10 @@ from referencing.jsonschema import DRAFT202012
 from cds_service.app import create_app
 from cds_service.config import NoMedicationDataPolicy, Settings
 from cds_service.services import SERVICES
+from cds_service.testing.hook_requests import hook_request, medication_request
+from cds_service.testing.rxcui import IBUPROFEN_200MG, WARFARIN_1MG
 from cds_service.web.openapi import SOURCE, openapi_document
-from tests.conftest import hook_request, medication_request
 
-WARFARIN_SCD, IBUPROFEN_SCD = "855288", "310965"
 DOCUMENT_URI = "urn:ddi-cds:openapi"
 FLASK_ONLY = {"HEAD", "OPTIONS"}  # answered by Flask on every GET route / as CORS preflight
 
@@ -192,7 +192,10 @@ def test_the_service_ids_and_hooks_are_those_the_service_declares(document):
 
 
 def test_the_request_schemas_accept_what_the_tests_send(description):
-    order = [medication_request(WARFARIN_SCD, rid="a"), medication_request(IBUPROFEN_SCD, rid="b")]
+    order = [
+        medication_request(WARFARIN_1MG, rid="a"),
+        medication_request(IBUPROFEN_200MG, rid="b"),
+    ]
     for hook in ("order-select", "order-sign"):
         description.validate(
             hook_request(hook, order, current=[]), "/components/schemas/HookRequest"
@@ -225,7 +228,10 @@ def feedback_body() -> dict:
 
 
 def interacting_order_sign() -> dict:
-    drafts = [medication_request(WARFARIN_SCD, rid="a"), medication_request(IBUPROFEN_SCD, rid="b")]
+    drafts = [
+        medication_request(WARFARIN_1MG, rid="a"),
+        medication_request(IBUPROFEN_200MG, rid="b"),
+    ]
     return hook_request("order-sign", drafts, current=[])
 
 
@@ -294,7 +300,7 @@ def test_unavailable_medications_are_412_as_described(tmp_path, description):
         no_medication_data=NoMedicationDataPolicy.PRECONDITION_FAILED,
     )
     client = create_app(settings).test_client()
-    body = hook_request("order-sign", [medication_request(WARFARIN_SCD, rid="a")])  # no prefetch
+    body = hook_request("order-sign", [medication_request(WARFARIN_1MG, rid="a")])  # no prefetch
     response = client.post("/cds-services/ddi-order-sign", json=body)
     assert response.status_code == 412
     description.check(response, HOOK, "POST")

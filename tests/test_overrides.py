@@ -15,10 +15,16 @@ from cds_service.knowledge import default_knowledge_base
 from cds_service.overrides import OverridesError
 from cds_service.severity import Indicator, Severity
 from cds_service.site_overrides import load_site_overrides
-from tests.conftest import order_sign_by_codes
+from cds_service.testing.hook_requests import order_sign_by_codes
+from cds_service.testing.rxcui import (
+    ACETAMINOPHEN,
+    FLUOXETINE,
+    IBUPROFEN,
+    SERTRALINE,
+    TRAMADOL,
+    WARFARIN,
+)
 
-WARFARIN, IBUPROFEN, ACETAMINOPHEN = "11289", "5640", "161"
-SERTRALINE, TRAMADOL, FLUOXETINE = "36437", "10689", "4493"
 POTASSIUM, POTASSIUM_CHLORIDE, SPIRONOLACTONE = "8588", "8591", "9997"
 MAJOR = PairGrade(Severity.MAJOR, Indicator.WARNING)
 

@@ -14,6 +14,7 @@ import pytest
 from cds_service.app import create_app
 from cds_service.charts import EffectBar, GeneBar, gene_chart, side_effect_chart
 from cds_service.config import Settings
+from cds_service.testing.rxcui import ADALIMUMAB, IBUPROFEN, WARFARIN
 from cds_service.try_it import (
     EntryError,
     concept,
@@ -23,7 +24,6 @@ from cds_service.try_it import (
 )
 from cds_service.web.pages import CONTENT_SECURITY_POLICY, markdown
 
-WARFARIN, IBUPROFEN, ADALIMUMAB = "11289", "5640", "327361"
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}  # as a browser asks
 
 

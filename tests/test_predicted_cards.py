@@ -16,11 +16,18 @@ from cds_service.predictions import (
     PredictionPolicy,
 )
 from cds_service.services import service_by_id
-from tests.conftest import order_sign_by_codes
+from cds_service.testing.hook_requests import order_sign_by_codes
+from cds_service.testing.rxcui import (
+    ADALIMUMAB,
+    AMOXICILLIN,
+    ASPIRIN,
+    IBUPROFEN,
+    METFORMIN,
+    WARFARIN,
+)
 
-WARFARIN, IBUPROFEN, ASPIRIN, ADALIMUMAB = "11289", "5640", "1191", "327361"
-METFORMIN, ERYTHROMYCIN = "6809", "4053"
-AMOXICILLIN, AZITHROMYCIN = "723", "18631"
+ERYTHROMYCIN = "4053"
+AZITHROMYCIN = "18631"
 
 
 def sign(client, drafts: list[str], current: list[str]) -> list[dict]:

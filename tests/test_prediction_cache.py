@@ -27,12 +27,12 @@ from cds_service.prediction_cache import (
     cache_key,
     integrity_key,
 )
-from tests.conftest import hook_request, medication_request
+from cds_service.testing.hook_requests import hook_request, medication_request
+from cds_service.testing.rxcui import ASPIRIN, LEVOTHYROXINE, WARFARIN
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 KEY = bytes(range(32))  # the MAC key of the caches built here (create_app derives its own)
 CLOSED_PORT_URL = "redis://127.0.0.1:1/0"
-WARFARIN, ASPIRIN = "11289", "1191"
 
 
 def warfarin_with_aspirin() -> dict:
@@ -374,7 +374,7 @@ def test_the_mac_key_is_derived_from_the_pseudonym_key_unless_set():
     assert Settings.from_env({"DDI_CDS_CACHE_KEY": "ab" * 16}).cache_key == "ab" * 16
 
 
-ALLOPURINOL, LEVOTHYROXINE = "519", "10582"
+ALLOPURINOL = "519"
 
 
 def shows_the_forgery(card: dict) -> bool:

@@ -12,13 +12,13 @@ import pytest
 import requests
 
 from cds_service.audit import AuditTrail
-from tests.conftest import hook_request, medication_request
-from tests.ehr_tokens import authorization, write_trust
-from tests.served_process import CONSOLE_SCRIPT, start_server
+from cds_service.testing.ehr_tokens import authorization, write_trust
+from cds_service.testing.hook_requests import hook_request, medication_request
+from cds_service.testing.rxcui import IBUPROFEN, WARFARIN
+from cds_service.testing.served_process import CONSOLE_SCRIPT, start_server
 
 pytestmark = pytest.mark.slow  # gunicorn workers in real processes
 
-WARFARIN, IBUPROFEN = "11289", "5640"
 PATIENT = "MRN-prod-0042"
 # From a secret in a deployment (deploy/): --production refuses to start without them
 KEYS = {"DDI_CDS_PSEUDONYM_KEY": "a1" * 32, "DDI_CDS_AUDIT_KEY": "b2" * 32}

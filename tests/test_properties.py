@@ -26,7 +26,25 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cds_service.services import SERVICES
-from tests.conftest import NDC, RXNORM
+from cds_service.testing.hook_requests import (
+    NDC,
+    RXNORM,
+    bundle,
+    concept,
+    hook_request,
+    medication_request,
+    null_prefetch,
+)
+from cds_service.testing.rxcui import (
+    CLARITHROMYCIN,
+    IBUPROFEN,
+    IBUPROFEN_200MG,
+    LISINOPRIL,
+    SIMVASTATIN,
+    TRAMADOL,
+    WARFARIN,
+    WARFARIN_1MG,
+)
 
 BOUNDED = settings(
     max_examples=60,
@@ -41,7 +59,10 @@ ORDERS_FIELD = {s.id: s.orders_field for s in SERVICES}
 DEEP = "__deep_nesting__"  # replaced in the serialised body by nesting too deep to build
 
 # Ingredient and clinical-drug RXCUIs the index knows (several pairs interact), then unknowns.
-KNOWN_CODES = ["11289", "5640", "21212", "10689", "36567", "29046", "855288", "310965"]
+KNOWN_CODES = [
+    *(WARFARIN, IBUPROFEN, CLARITHROMYCIN, TRAMADOL, SIMVASTATIN, LISINOPRIL),
+    *(WARFARIN_1MG, IBUPROFEN_200MG),
+]
 ODD_CODES = ["0", "-1", "99999999999", "abc", "", " 11289 ", "1" * 300, "11289\x00"]
 ODD_TEXT = [
     "\x00",
@@ -136,10 +157,6 @@ json_values = st.recursive(
 )
 
 
-def concept(code: str, system: str = RXNORM) -> dict:
-    return {"coding": [{"system": system, "code": code}]}
-
-
 codes = st.sampled_from(KNOWN_CODES) | st.sampled_from(ODD_CODES) | st.text(max_size=12)
 codeable_concepts = st.builds(concept, codes, st.sampled_from([RXNORM, NDC, "urn:x", ""])) | (
     st.fixed_dictionaries({"text": st.text(max_size=30) | st.sampled_from(ODD_TEXT)})
@@ -174,34 +191,19 @@ def fhir_resources(depth: int = 2) -> st.SearchStrategy[dict]:
     return st.fixed_dictionaries({"resourceType": resource_type}, optional=optional)
 
 
-def medication_request(rid: str, code: str) -> dict:
-    return {
-        "resourceType": "MedicationRequest",
-        "id": rid,
-        "status": "draft",
-        "intent": "order",
-        "subject": {"reference": "Patient/p1"},
-        "medicationCodeableConcept": concept(code),
-    }
-
-
-def bundle(resources: list, kind: str = "collection") -> dict:
-    return {"resourceType": "Bundle", "type": kind, "entry": [{"resource": r} for r in resources]}
-
-
 @st.composite
 def hook_skeletons(draw, *, clean: bool = False) -> tuple[str, dict]:
     """A hook request for a service with real and unknown drugs: valid when `clean`, else with
     random FHIR-like resources among the drafts and in the prefetch."""
     service_id = draw(st.sampled_from(SERVICE_IDS))
-    drafts = [medication_request(f"d{n}", draw(codes)) for n in range(draw(st.integers(1, 4)))]
-    current = st.lists(st.builds(medication_request, st.just("c1"), codes), max_size=3)
+    drafts = [medication_request(draw(codes), rid=f"d{n}") for n in range(draw(st.integers(1, 4)))]
+    current = st.lists(st.builds(medication_request, codes, rid=st.just("c1")), max_size=3)
     if not clean:
         for draft in drafts:
             draft["contained"] = draw(st.lists(fhir_resources(0), max_size=2))
         drafts += draw(st.lists(fhir_resources(), max_size=2))
         current = st.lists(
-            st.builds(medication_request, st.just("c1"), codes) | fhir_resources(), max_size=3
+            st.builds(medication_request, codes, rid=st.just("c1")) | fhir_resources(), max_size=3
         )
     context: dict[str, Any] = {
         "userId": "Practitioner/1",
@@ -403,33 +405,29 @@ def test_mutated_feedback_gets_a_documented_answer_and_rejected_feedback_stores_
 # --- what the fuzzing found, kept as plain examples --------------------------------------------
 
 
-def order_sign(**context_changes) -> dict:
-    order = medication_request("d1", "855288")
-    body = {
-        "hook": "order-sign",
-        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
-        "context": {"userId": "Practitioner/1", "patientId": "p1", "draftOrders": bundle([order])},
-        "prefetch": {"medicationRequests": None, "medicationStatements": None},
-    }
-    body["context"].update(context_changes)
-    return body
-
-
 def test_a_contained_resource_of_an_unknown_type_is_not_a_server_error(client, schema_validator):
-    order = medication_request("d1", "855288") | {"contained": [{"resourceType": "Foo"}]}
-    response = post(client, "/cds-services/ddi-order-sign", order_sign(draftOrders=bundle([order])))
+    order = medication_request(WARFARIN_1MG, rid="d1", contained=[{"resourceType": "Foo"}])
+    body = hook_request("order-sign", [order], prefetch=null_prefetch())
+    response = post(client, "/cds-services/ddi-order-sign", body)
     check_answer(response, HOOK_STATUSES, schema_validator)
 
 
 def test_a_coding_system_that_is_not_text_is_not_a_server_error(client, schema_validator):
-    order = medication_request("d1", "855288")
-    order["medicationCodeableConcept"] = {"coding": [{"system": [], "code": "11289"}]}
-    response = post(client, "/cds-services/ddi-order-sign", order_sign(draftOrders=bundle([order])))
+    coding = {"system": [], "code": WARFARIN}
+    order = medication_request(None, rid="d1", medicationCodeableConcept={"coding": [coding]})
+    body = hook_request("order-sign", [order], prefetch=null_prefetch())
+    response = post(client, "/cds-services/ddi-order-sign", body)
     check_answer(response, HOOK_STATUSES, schema_validator)
 
 
 def test_a_lone_surrogate_in_the_patient_id_is_not_a_server_error(client, schema_validator):
-    response = post(client, "/cds-services/ddi-order-sign", order_sign(patientId="p\ud800"))
+    body = hook_request(
+        "order-sign",
+        [medication_request(WARFARIN_1MG, rid="d1")],
+        prefetch=null_prefetch(),
+        patient_id="p\ud800",
+    )
+    response = post(client, "/cds-services/ddi-order-sign", body)
     check_answer(response, HOOK_STATUSES, schema_validator)
 
 

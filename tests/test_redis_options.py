@@ -17,7 +17,7 @@ import pytest
 from cds_service.app import create_app
 from cds_service.config import Settings
 from cds_service.prediction_cache import PredictionCache, cache_key, request_path_client
-from tests.tls_certificates import write_certificates
+from cds_service.testing.tls_certificates import write_certificates
 
 KEY = bytes(range(32))
 PASSWORD = "5ecret-" + "9" * 24  # recognisable in any text it leaks into

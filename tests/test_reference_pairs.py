@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import order_sign_by_codes, rxnorm
+from cds_service.testing.hook_requests import order_sign_by_codes, rxnorm
 
 DATA = Path(__file__).resolve().parent / "data" / "reference_pairs.tsv"
 SERVICE = "/cds-services/ddi-order-sign"

@@ -13,9 +13,9 @@ from cds_service.app import create_app
 from cds_service.config import Settings
 from cds_service.prediction_cache import RedisMac
 from cds_service.repeat_cards import ShownPairs
-from tests.conftest import hook_request, medication_request
+from cds_service.testing.hook_requests import hook_request, medication_request
+from cds_service.testing.rxcui import IBUPROFEN, WARFARIN
 
-WARFARIN, IBUPROFEN = "11289", "5640"
 PATIENT = "p1"  # hook_request's
 
 

@@ -10,9 +10,8 @@ from cds_service.app import create_app
 from cds_service.config import Settings
 from cds_service.knowledge import KnowledgeBase
 from cds_service.source_selection import SelectedSources, select_sources
-from tests.conftest import order_sign_by_codes
-
-WARFARIN, IBUPROFEN = "11289", "5640"
+from cds_service.testing.hook_requests import order_sign_by_codes
+from cds_service.testing.rxcui import IBUPROFEN, WARFARIN
 
 
 def test_only_the_named_sources_are_read():

@@ -11,13 +11,25 @@ from cds_service.index_build import crediblemeds, ddinter, onc
 from cds_service.index_build.ingredient_resolver import IngredientResolver
 from cds_service.knowledge import KnowledgeBase
 from cds_service.severity import Indicator, Severity
+from cds_service.testing.rxcui import (
+    AMIODARONE,
+    ASPIRIN,
+    ATORVASTATIN,
+    CIPROFLOXACIN,
+    FLUCONAZOLE,
+    IBUPROFEN,
+    LEVOTHYROXINE,
+    LISINOPRIL,
+    METFORMIN,
+    SUMATRIPTAN,
+    TIZANIDINE,
+    WARFARIN,
+)
 from tests.conftest import SHARED_DATA
 
-WARFARIN, FLUCONAZOLE, AMIODARONE = "11289", "4450", "703"
-TRANYLCYPROMINE, SUMATRIPTAN, TIZANIDINE = "10734", "37418", "57258"
-CIPROFLOXACIN, METFORMIN, LISINOPRIL = "2551", "6809", "29046"
-LEVOTHYROXINE, ATORVASTATIN, CLOPIDOGREL, ASPIRIN = "10582", "83367", "32968", "1191"
-LITHIUM, LITHIUM_CARBONATE, IBUPROFEN = "6448", "42351", "5640"
+TRANYLCYPROMINE = "10734"
+CLOPIDOGREL = "32968"
+LITHIUM, LITHIUM_CARBONATE = "6448", "42351"
 
 
 @pytest.fixture(scope="module")

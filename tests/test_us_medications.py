@@ -17,7 +17,7 @@ from cds_service.index_build.moieties import (
 )
 from cds_service.index_build.who_atc import NOT_FROM_WHO
 from cds_service.mapping import MOIETY_TABLE
-from tests.conftest import ndc, rxnorm
+from cds_service.testing.hook_requests import ndc, rxnorm
 
 
 def names(mapping) -> set[str]:

@@ -6,7 +6,7 @@ from cds_service.app import create_app
 from cds_service.config import Settings
 from cds_service.model_predictions import load_predictor
 from cds_service.services import SERVICES
-from tests.conftest import hook_request, medication_request
+from cds_service.testing.hook_requests import hook_request, medication_request, null_prefetch
 
 
 def test_discovery_lists_one_service_per_hook(client, schema_validator):
@@ -104,17 +104,11 @@ def test_patient_identifiers_and_tokens_are_not_logged(client, caplog):
     body = hook_request(
         "order-sign",
         [medication_request("855288", rid="w")],
-        fhirServer="http://127.0.0.1:1/fhir",
-        fhirAuthorization={
-            "access_token": "SECRET-TOKEN",
-            "token_type": "Bearer",
-            "scope": "patient/*.read",
-            "subject": "cds",
-            "expires_in": 300,
-        },
+        fhir_server="http://127.0.0.1:1/fhir",
+        fhir_token="SECRET-TOKEN",
+        patient_id="PATIENT-12345",
+        prefetch=null_prefetch(),
     )
-    body["context"]["patientId"] = "PATIENT-12345"
-    body["prefetch"] = {"medicationRequests": None, "medicationStatements": None}
     with caplog.at_level("DEBUG"):
         assert client.post("/cds-services/ddi-order-sign", json=body).status_code == 200
     assert caplog.records

@@ -10,8 +10,9 @@ from prometheus_client import REGISTRY
 from cds_service.app import create_app
 from cds_service.cli import main as cli_main
 from cds_service.config import Settings
-from tests.conftest import EXAMPLES, hook_request, medication_request
-from tests.ehr_tokens import authorization, write_trust
+from cds_service.testing.ehr_tokens import authorization, write_trust
+from cds_service.testing.hook_requests import hook_request, medication_request
+from tests.conftest import EXAMPLES
 
 SIGN_URL = "http://localhost/cds-services/ddi-order-sign"
 FEEDBACK_URL = SIGN_URL + "/feedback"

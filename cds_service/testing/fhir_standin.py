@@ -40,7 +40,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.tls_certificates import certificates, server_context
+from cds_service.testing.tls_certificates import certificates, server_context
 
 FHIR_JSON = "application/fhir+json"
 BASE_PATH = "/fhir"
@@ -135,8 +135,8 @@ class FhirStandIn:
         """The FHIR base URL to give the service as `fhirServer` (no trailing slash)."""
         if self._server is None:
             raise RuntimeError("the FHIR stand-in is not started")
-        host, port = self._server.server_address[:2]
-        return f"{'https' if self.tls else 'http'}://{host}:{port}{BASE_PATH}"
+        port = self._server.server_port  # bound to 127.0.0.1 (start)
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{port}{BASE_PATH}"
 
     @property
     def ca_file(self) -> Path:

@@ -132,7 +132,7 @@ def free_port() -> int:
     """A loopback port free now (the kernel's choice for port 0)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        return int(probe.getsockname()[1])
 
 
 def _read_from(log: Path, offset: int) -> str:
@@ -164,7 +164,7 @@ def _start(
     }
     metrics_port = environment.get("DDI_CDS_METRICS_PORT")
     with log.open("ab") as log_file:
-        process = subprocess.Popen(
+        process = subprocess.Popen(  # noqa: S603 - the `ddi-cds` command, our arguments
             [
                 *command,
                 *(["--no-auth"] if no_auth else []),

@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -30,7 +31,7 @@ def write_trust(folder: Path, fhir_servers: Sequence[str] = ()) -> Path:
     return issuers
 
 
-def authorization(audience: str, **claims) -> dict[str, str]:
+def authorization(audience: str, **claims: Any) -> dict[str, str]:
     """The Authorization header an EHR sends to `audience` (the endpoint's URL)."""
     now = int(time.time())
     payload = {"iss": ISSUER, "aud": audience, "iat": now, "exp": now + 300,
