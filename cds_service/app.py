@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flask import Flask, Response, abort, g, request
+from flask.json.provider import DefaultJSONProvider
 
 from cds_service.audit import AuditTrail
 from cds_service.auth import TokenVerifier, token_verifier
@@ -53,6 +54,12 @@ METRICS_PORT_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
 CORS_HEADERS = "Authorization, Content-Type"
 
 
+class _InsertionOrderJson(DefaultJSONProvider):
+    """Keys in the order the code writes them: a card reads summary, then detail, then links."""
+
+    sort_keys = False
+
+
 def create_app(
     settings: Settings | None = None, fhir_client_factory: FhirClientFactory | None = None
 ) -> Flask:
@@ -64,7 +71,7 @@ def create_app(
         static_folder="web/static",
     )
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False
+    app.json = _InsertionOrderJson(app)
     data_dir = data_dir_of(settings)
     index = DrugIndex()
     knowledge = select_sources(KnowledgeBase(), settings.knowledge_sources)

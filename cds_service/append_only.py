@@ -78,6 +78,7 @@ def connect(path: Path) -> sqlite3.Connection:
 def count_rows(path: Path, table: str) -> int:
     db = connect(path)
     try:
-        return db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 - ours
+        count: int = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 - ours
+        return count
     finally:
         db.close()

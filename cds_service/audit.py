@@ -358,8 +358,9 @@ class AuditTrail:
         )
 
 
-_PendingRow = tuple[tuple, list[tuple[str, str, str]]]  # the call's row; its cards' index rows
-_RowHash = Callable[[str, tuple], str]
+_AuditRow = tuple[Any, ...]  # a hook_call row's chained values, in column order
+_PendingRow = tuple[_AuditRow, list[tuple[str, str, str]]]  # the call's row; its cards' index rows
+_RowHash = Callable[[str, _AuditRow], str]
 
 
 def _batch_writer(
@@ -395,7 +396,8 @@ def _walk(
     db: sqlite3.Connection, row_hash: _RowHash, keep: set[int]
 ) -> tuple[ChainCheck, dict[int, str]]:
     """The chain checked row by row, and the hashes of the rows in `keep`."""
-    previous, expected_id, rows, kept = GENESIS, None, 0, {}
+    previous, expected_id, rows = GENESIS, None, 0
+    kept: dict[int, str] = {}
     head: tuple[int, str] | None = None
     for call_id, row, stored_previous, stored_hash in _rows(db):
         rows += 1
@@ -451,7 +453,7 @@ def _key_check(chain_key: bytes) -> str:
     return hmac.new(chain_key, b"ddi-cds audit chain key check", hashlib.sha256).hexdigest()[:32]
 
 
-def _rows(db: Any) -> Iterator[tuple[int, tuple, str, str]]:
+def _rows(db: Any) -> Iterator[tuple[int, _AuditRow, str, str]]:
     query = (
         "SELECT id, at, service_id, hook_instance, patient, status, versions, record, previous,"
         " hash FROM hook_call ORDER BY id"
@@ -474,17 +476,17 @@ def _call(db: Any, call_id: int) -> dict[str, Any]:
     }
 
 
-def _chained(previous: str, row: tuple) -> bytes:
+def _chained(previous: str, row: _AuditRow) -> bytes:
     return (previous + canonical_json(list(row))).encode("utf-8")
 
 
 def _keyed_hash(chain_key: bytes) -> _RowHash:
-    def row_hash(previous: str, row: tuple) -> str:
+    def row_hash(previous: str, row: _AuditRow) -> str:
         return hmac.new(chain_key, _chained(previous, row), hashlib.sha256).hexdigest()
 
     return row_hash
 
 
-def _unkeyed_hash(previous: str, row: tuple) -> str:
+def _unkeyed_hash(previous: str, row: _AuditRow) -> str:
     """The chain of versions before the key (read only, to report such a trail)."""
     return hashlib.sha256(_chained(previous, row)).hexdigest()

@@ -92,8 +92,11 @@ class JwksCache:
         with self._lock:
             cached = self._sets.get(source)
         now = self._clock()
-        stale = cached is None or now - cached[0] > self.max_age_s
-        if stale or (kid not in cached[1] and now - cached[0] > self.min_refresh_s):
+        if (
+            cached is None
+            or now - cached[0] > self.max_age_s
+            or (kid not in cached[1] and now - cached[0] > self.min_refresh_s)
+        ):
             timeout = (deadline or Deadline.unlimited()).timeout(self.timeout_s)
             keys = self._load(source, timeout)
             with self._lock:

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 from urllib.parse import urlencode
 
 from cds_service import prediction_cards
@@ -78,7 +79,7 @@ def cards_for(
     options: CardOptions | None = None,
     context: PatientContext | None = None,
     today: date | None = None,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Interaction cards, then one card per reason the check is incomplete (if any).
     `context`: what the call says about the patient (None: nothing, the default advice)."""
     options = options or CardOptions()
@@ -118,7 +119,7 @@ def interaction_card(
     options: CardOptions,
     context: PatientContext | None = None,
     today: date | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Curated evidence first when there is any; the model's line only when it agrees."""
     if not pair.interactions and pair.predicted_interaction is not None:
         return interaction_model_card(pair, options)
@@ -130,7 +131,7 @@ def interaction_card(
     )
     # The indicator is the evidence's: the model adds its line, never raises the alert.
     indicator = (pair.grade.indicator or Indicator.INFO).value
-    card: dict = {
+    card: dict[str, Any] = {
         "uuid": options.new_id(),
         "summary": _summary(pair, top),
         "indicator": indicator,
@@ -161,8 +162,8 @@ def _harmless_label(pair: InteractingPair) -> str:
 
 
 def _with_actions(
-    card: dict, pair: InteractingPair, options: CardOptions, situation: PairContext
-) -> dict:
+    card: dict[str, Any], pair: InteractingPair, options: CardOptions, situation: PairContext
+) -> dict[str, Any]:
     """The card's suggestions (`care_actions`) and its one link: the explanation page, which
     holds every source's text, references and licence, and the model's view."""
     suggestions = suggestions_for(pair, situation, options.new_id, options.patient)
@@ -183,11 +184,11 @@ def _with_actions(
     return card
 
 
-def predicted_card(pair: InteractingPair, options: CardOptions) -> dict:
+def predicted_card(pair: InteractingPair, options: CardOptions) -> dict[str, Any]:
     """A pair only the model flags: `info`, and labelled as a prediction."""
     assert pair.prediction is not None
     name_a, name_b = pair.ingredient_a.name, pair.ingredient_b.name
-    card: dict = {
+    card: dict[str, Any] = {
         "uuid": options.new_id(),
         "summary": clip(prediction_cards.summary(name_a, name_b, pair.prediction)),
         "indicator": prediction_cards.indicator(pair.prediction),
@@ -198,13 +199,13 @@ def predicted_card(pair: InteractingPair, options: CardOptions) -> dict:
     return _with_actions(card, pair, options, NO_CONTEXT)
 
 
-def interaction_model_card(pair: InteractingPair, options: CardOptions) -> dict:
+def interaction_model_card(pair: InteractingPair, options: CardOptions) -> dict[str, Any]:
     """A pair no source lists that the clinical head predicts major: says it is predicted,
     names the mechanism and the known pairs it leans on, links to the explanation."""
     predicted = pair.predicted_interaction
     assert predicted is not None
     name_a, name_b = pair.ingredient_a.name, pair.ingredient_b.name
-    card: dict = {
+    card: dict[str, Any] = {
         "uuid": options.new_id(),
         "summary": clip(
             f"{name_a.capitalize()} + {name_b}: predicted major interaction, not in curated "
@@ -218,7 +219,7 @@ def interaction_model_card(pair: InteractingPair, options: CardOptions) -> dict:
     return _with_actions(card, pair, options, NO_CONTEXT)
 
 
-def more_predictions_card(pairs: list[InteractingPair], options: CardOptions) -> dict:
+def more_predictions_card(pairs: list[InteractingPair], options: CardOptions) -> dict[str, Any]:
     """The model-only pairs past the card limit, one line each, on one info card."""
     version = pairs[0].prediction.model_version if pairs[0].prediction else ""
     lines = [
@@ -243,14 +244,16 @@ def more_predictions_card(pairs: list[InteractingPair], options: CardOptions) ->
     }
 
 
-def _override_reasons() -> list[dict]:
+def _override_reasons() -> list[dict[str, Any]]:
     return [
         {"system": OVERRIDE_SYSTEM, "code": code, "display": display}
         for code, display in OVERRIDE_REASONS
     ]
 
 
-def unmapped_card(medications: Iterable[PrescribedMedication], options: CardOptions) -> dict:
+def unmapped_card(
+    medications: Iterable[PrescribedMedication], options: CardOptions
+) -> dict[str, Any]:
     lines = [
         "These medications could not be mapped to ingredients, wholly or in part, so what could "
         "not be mapped was **not checked** for interactions. Check it by other means.",
@@ -284,7 +287,7 @@ def unmapped_card(medications: Iterable[PrescribedMedication], options: CardOpti
     }
 
 
-def no_current_medications_card(options: CardOptions, because: str | None = None) -> dict:
+def no_current_medications_card(options: CardOptions, because: str | None = None) -> dict[str, Any]:
     """`because`: why they could not be read (a slow FHIR server); None: nobody offered them."""
     if because is None:
         summary = "Current medications not available: only the new orders were checked"
@@ -308,7 +311,7 @@ def no_current_medications_card(options: CardOptions, because: str | None = None
     }
 
 
-def model_out_of_time_card(result: CheckResult, options: CardOptions) -> dict:
+def model_out_of_time_card(result: CheckResult, options: CardOptions) -> dict[str, Any]:
     assert result.model is not None
     pairs = result.model.out_of_time
     shown = [f"- {escape(a.name)} + {escape(b.name)}" for a, b in pairs[:_LISTED_PAIRS]]
@@ -335,7 +338,7 @@ def model_out_of_time_card(result: CheckResult, options: CardOptions) -> dict:
     }
 
 
-def too_many_medications_card(limit: int, options: CardOptions) -> dict:
+def too_many_medications_card(limit: int, options: CardOptions) -> dict[str, Any]:
     return {
         "uuid": options.new_id(),
         "summary": f"Not all medications were checked: only the first {limit} were read",

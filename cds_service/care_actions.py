@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from cds_service.card_text import clip
 from cds_service.context_advice import PairContext
@@ -120,7 +121,7 @@ def suggestions_for(
     context: PairContext,
     new_id: NewId,
     patient: str | None,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Removal first (the grade's own action), then the alternative, then the tests."""
     suggestions = _removals(pair, new_id)
     if patient:
@@ -183,10 +184,10 @@ def _level_named(drug: str, advice: str) -> bool:
     return re.search(pattern, advice, re.IGNORECASE) is not None
 
 
-def _removals(pair: InteractingPair, new_id: NewId) -> list[dict]:
+def _removals(pair: InteractingPair, new_id: NewId) -> list[dict[str, Any]]:
     if pair.severity not in REMOVAL_GRADES:
         return []
-    suggestions = []
+    suggestions: list[dict[str, Any]] = []
     for medication in _drafts(pair.medications):
         suggestions.append(
             {
@@ -205,7 +206,7 @@ def _drafts(medications: Iterable[PrescribedMedication]) -> list[PrescribedMedic
     return [m for m in medications if m.role is Role.DRAFT and m.reference is not None]
 
 
-def _delete(medication: PrescribedMedication) -> dict:
+def _delete(medication: PrescribedMedication) -> dict[str, Any]:
     return {
         "type": "delete",
         "description": f"Remove the draft order {medication.reference} ({medication.label}) "
@@ -216,7 +217,7 @@ def _delete(medication: PrescribedMedication) -> dict:
 
 def _alternatives(
     pair: InteractingPair, context: PairContext, new_id: NewId, patient: str
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     suggestions = []
     if "acetaminophen" in context.offers and context.nsaid:
         nsaid_orders = [
@@ -271,7 +272,9 @@ def _alternatives(
     return suggestions
 
 
-def _medication_request(patient: str, code: tuple[str, str], text: str, dosage: str) -> dict:
+def _medication_request(
+    patient: str, code: tuple[str, str], text: str, dosage: str
+) -> dict[str, Any]:
     return {
         "resourceType": "MedicationRequest",
         "status": "draft",
@@ -285,13 +288,13 @@ def _medication_request(patient: str, code: tuple[str, str], text: str, dosage: 
     }
 
 
-def _lab_order(test: LabTest, pair: InteractingPair, new_id: NewId, patient: str) -> dict:
-    code: dict = {"text": test.label}
+def _lab_order(test: LabTest, pair: InteractingPair, new_id: NewId, patient: str) -> dict[str, Any]:
+    code: dict[str, Any] = {"text": test.label}
     if test.loinc:
         code["coding"] = [{"system": LOINC, "code": test.loinc, "display": test.display}]
     names = f"{pair.ingredient_a.name} + {pair.ingredient_b.name}"
     advice = next((r.management for r in _advising(pair) if not r.management_derived), "")
-    request: dict = {
+    request: dict[str, Any] = {
         "resourceType": "ServiceRequest",
         "status": "draft",
         "intent": "proposal",

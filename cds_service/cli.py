@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from itertools import combinations
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cds_service.codes import NDC_SYSTEMS, RXNORM_SYSTEMS
 from cds_service.drug_index import DATA_DIR, DrugIndex
@@ -33,7 +33,7 @@ NDC = min(NDC_SYSTEMS)
 _NDC_LIKE = re.compile(r"[0-9]{10,11}|[0-9]{4,5}-[0-9]{3,4}-[0-9]{1,2}")
 
 
-def concept_for_argument(argument: str) -> dict:
+def concept_for_argument(argument: str) -> dict[str, Any]:
     """A CodeableConcept for what a person typed: an RXCUI, an NDC, or a name."""
     text = argument.strip()
     for prefix, system in (("rxnorm:", RXNORM), ("ndc:", NDC)):
@@ -373,7 +373,7 @@ def _audit_card(trail: AuditTrail, card_uuid: str, matches: str | None) -> int:
     return 1
 
 
-def _held_card(held: object, card_uuid: str) -> dict | None:
+def _held_card(held: object, card_uuid: str) -> dict[str, Any] | None:
     """The card of that uuid in what someone holds: the card itself, or a response's cards."""
     cards = held.get("cards") if isinstance(held, dict) and "cards" in held else [held]
     for card in cards if isinstance(cards, list) else []:
@@ -483,7 +483,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_model_command(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        status: int = args.func(args)
+        return status
     except (FileNotFoundError, OverridesError) as error:
         print(f"ddi-cds: {error}", file=sys.stderr)
         return 2

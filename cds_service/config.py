@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from cds_service.severity import DEFAULT_MIN_CARD_SEVERITY, Severity
 
@@ -177,7 +178,7 @@ class Settings:
         also from the conventional `REDIS_URL` (as container platforms set it) when
         `DDI_CDS_REDIS_URL` is not given."""
         environ = os.environ if environ is None else environ
-        changes: dict[str, object] = {}
+        changes: dict[str, Any] = {}
         defaults = cls()
         for item in fields(cls):
             if item.name in NOT_FROM_ENVIRONMENT:

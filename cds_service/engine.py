@@ -61,7 +61,7 @@ CURATED_FLOOR_S = 0.25
 
 @dataclass(frozen=True, slots=True)
 class HookOutcome:
-    response: dict  # the CDS Hooks response body
+    response: dict[str, Any]  # the CDS Hooks response body
     request: HookRequest
     advised: tuple[PrescribedMedication, ...]
     others: tuple[PrescribedMedication, ...]

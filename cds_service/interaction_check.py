@@ -68,7 +68,7 @@ class InteractingPair:
         """The pair's grade; None for a pair only the model flags."""
         return self.grade.severity if self.interactions else None
 
-    def sort_key(self) -> tuple:
+    def sort_key(self) -> tuple[int, int, float, str, str]:
         """Curated pairs first, most severe first; then predicted-only ones by tier and
         probability."""
         if self.severity is not None:
@@ -168,7 +168,7 @@ def check_interactions(
         if found:
             listed.add(key)
         grade: PairGrade | None = grade_pair(found)
-        if overrides is not None and found:
+        if overrides is not None and grade is not None:
             grade = overrides.apply(rxcui_a, rxcui_b, grade)
         shown = grade is not None and _at_least(grade, min_tier)
         curated[key] = found if shown else []

@@ -417,7 +417,7 @@ class KnowledgeBase:
         )
 
 
-def _statement(row: tuple, references: dict[str, str]) -> _Statement:
+def _statement(row: tuple[Any, ...], references: dict[str, str]) -> _Statement:
     (source, editions, kind, severity, source_severity, flag, consequence, mechanism) = row[:8]
     (management, management_derived, monitor, original_text, via) = row[8:13]
     group_a, group_b, rule, refs, harm, action = row[13:]

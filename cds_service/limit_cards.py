@@ -9,6 +9,7 @@ limit, or the call's deadline, a card says what was not checked.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from cds_service.card_text import SERVICE_LABEL, clip, escape
 from cds_service.interaction_check import InteractingPair, LeftUnchecked
@@ -18,7 +19,9 @@ LISTED = 40  # lines named on one of these cards; the rest are counted
 _RANK = {Indicator.CRITICAL.value: 0, Indicator.WARNING.value: 1, Indicator.INFO.value: 2}
 
 
-def more_interactions_card(pairs: Sequence[InteractingPair], new_id: Callable[[], str]) -> dict:
+def more_interactions_card(
+    pairs: Sequence[InteractingPair], new_id: Callable[[], str]
+) -> dict[str, Any]:
     """The interacting pairs past the card limit, one line each (they are sorted most severe
     first), on one card as urgent as the most severe of them."""
     lines = [
@@ -51,7 +54,7 @@ def more_interactions_card(pairs: Sequence[InteractingPair], new_id: Callable[[]
     }
 
 
-def left_unchecked_card(left: LeftUnchecked, new_id: Callable[[], str]) -> dict:
+def left_unchecked_card(left: LeftUnchecked, new_id: Callable[[], str]) -> dict[str, Any]:
     """What the call's limits kept from being checked: the check is incomplete."""
     lines = []
     if left.ingredients:

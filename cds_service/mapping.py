@@ -278,7 +278,7 @@ def _system(coding: Any) -> str | None:
     return system if isinstance(system, str) else None
 
 
-def _texts(concept: Mapping, codings: list) -> list[str]:
+def _texts(concept: Mapping[str, Any], codings: list[Any]) -> list[str]:
     texts = [concept.get("text")]
     texts.extend(c.get("display") for c in codings if isinstance(c, Mapping))
     usable = []
@@ -288,7 +288,7 @@ def _texts(concept: Mapping, codings: list) -> list[str]:
     return usable
 
 
-def _label(concept: Mapping, codings: list) -> str:
+def _label(concept: Mapping[str, Any], codings: list[Any]) -> str:
     for text in _texts(concept, codings):
         return _clip(text)
     for coding in codings:  # no text at all: name the medication by its code

@@ -15,9 +15,10 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rdkit import Chem, RDLogger
@@ -47,6 +48,8 @@ log = logging.getLogger("cds_service.model")
 STRUCTURE_ONLY = "structure"
 DRIVER_GENES = 5
 _EXPLAINED_ENTRIES = 2048
+# A pair to score: each drug as the predictor takes it and as matched, and its cache key.
+_Scored = tuple[tuple[str, ModelDrug], tuple[str, ModelDrug], str]
 _PAIRS_PER_CHUNK = 64  # scored between deadline checks: about 40 ms of one core
 _loaded: dict[Path | None, Predictor] = {}
 _loading = threading.Lock()
@@ -55,7 +58,7 @@ _loading = threading.Lock()
 SERIOUS_TIERS = frozenset({"life-threatening", "serious"})
 
 
-def _published_accuracy(metrics: dict) -> dict:
+def _published_accuracy(metrics: dict[str, Any]) -> dict[str, Any]:
     """Macro test figures of the committed model, per split, as the model card quotes them."""
     out = {}
     for split, measured in metrics.items():
@@ -95,7 +98,7 @@ class ModelDrugMatcher:
     """Ingredient → (the key the predictor takes, how it was matched), or why not."""
 
     def __init__(self, predictor: Predictor) -> None:
-        RDLogger.DisableLog("rdApp.*")
+        RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]  # not in rdkit's stubs
         self._by_inchikey: dict[str, tuple[str, str]] = {}
         self._by_skeleton: dict[str, tuple[str, str]] = {}
         self._by_name: dict[str, tuple[str, str]] = {}
@@ -147,7 +150,9 @@ class ModelPredictions:
         )
         self._lock = threading.Lock()
 
-    def explain(self, a: Ingredient, b: Ingredient, side_effect: str | None = None) -> dict:
+    def explain(
+        self, a: Ingredient, b: Ingredient, side_effect: str | None = None
+    ) -> dict[str, Any]:
         """Why the model scores this pair as it does, for the explanation endpoint: both drugs
         as the model knows them, its top side effects, the genes behind one of them, and the
         model's published accuracy. Raises `LookupError` with a reason when it cannot."""
@@ -274,7 +279,7 @@ class ModelPredictions:
         return cache_key(self.version, short(matched[a.rxcui][0]), short(matched[b.rxcui][0]))
 
     def _probabilities(
-        self, keys: dict, computable: set[str], deadline: Deadline
+        self, keys: Mapping[PairKey, _Scored], computable: set[str], deadline: Deadline
     ) -> dict[str, np.ndarray]:
         """Cached values, then the model in chunks until the deadline (only `computable` pairs:
         those whose drugs' states were built in time): a pair list too long for the time left

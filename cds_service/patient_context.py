@@ -141,7 +141,7 @@ def _lab_value(resource: Mapping[str, Any], today: date) -> LabValue | None:
     codings = (resource.get("code") or {}).get("coding") or []
     analyte = next(
         (
-            _ANALYTE_OF[c.get("code")]
+            _ANALYTE_OF[c["code"]]
             for c in codings
             if isinstance(c, Mapping) and c.get("system") == LOINC and c.get("code") in _ANALYTE_OF
         ),

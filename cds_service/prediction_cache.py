@@ -27,6 +27,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar, cast
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -36,6 +37,8 @@ from redis.retry import Retry
 
 from cds_service import metrics
 from cds_service.log_sampler import LogSampler
+
+_T = TypeVar("_T")
 
 log = logging.getLogger("cds_service.cache")
 _LOOKUP_RESULT = {"hits_local": "local", "hits_redis": "redis", "misses": "miss"}
@@ -215,7 +218,7 @@ class PredictionCache:
             self._count("hits_local", len(found))
         missing = [k for k in dict.fromkeys(keys) if k not in found]
         if missing and self._redis_allowed():
-            values = self._call(lambda client: client.mget(missing))
+            values = self._call(lambda client: mget_values(client.mget(missing)))
             if values is not None:
                 fetched: dict[str, bytes] = {}
                 rejected: list[str] = []
@@ -300,7 +303,8 @@ class PredictionCache:
         with self._lock:
             return self._clock() >= self._open_until
 
-    def _call(self, operation: Callable[[redis.Redis], object], probe: bool = False) -> object:
+    def _call(self, operation: Callable[[redis.Redis], _T], probe: bool = False) -> _T | None:
+        """The operation's result; None when Redis failed (counted, and the breaker told)."""
         assert self._client is not None
         try:
             result = operation(self._client)
@@ -316,7 +320,12 @@ class PredictionCache:
         with self._lock:
             self._failures = 0
             self._open_until = 0.0
-        return result if result is not None else True
+        return result
+
+
+def mget_values(reply: object) -> list[bytes | None]:
+    """MGET's reply as what the synchronous client returns (its stubs type it for both clients)."""
+    return cast("list[bytes | None]", reply)
 
 
 def _encode(probabilities: np.ndarray) -> bytes:

@@ -20,7 +20,12 @@ from pathlib import Path
 import redis
 
 from cds_service import metrics
-from cds_service.prediction_cache import RedisMac, RejectionLog, request_path_client
+from cds_service.prediction_cache import (
+    RedisMac,
+    RejectionLog,
+    mget_values,
+    request_path_client,
+)
 from cds_service.predictions import PairKey
 from cds_service.protocol import HookRequest
 
@@ -68,7 +73,7 @@ class ShownPairs:
         if not keys:
             return set()
         try:
-            values = self._client.mget(keys)
+            values = mget_values(self._client.mget(keys))
         except (redis.RedisError, OSError) as error:
             log.warning("shown cards not readable (%s): showing every card", type(error).__name__)
             return set()

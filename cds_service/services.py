@@ -9,6 +9,7 @@ and the try-it page, which builds the order-sign call an EHR would send.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 ORDER_SELECT = "order-select"
 ORDER_SIGN = "order-sign"
@@ -60,7 +61,7 @@ class ServiceDefinition:
     requires_selections: bool = False
     prefetch: dict[str, str] = field(default_factory=lambda: dict(PREFETCH))
 
-    def discovery_entry(self) -> dict:
+    def discovery_entry(self) -> dict[str, Any]:
         return {
             "hook": self.hook,
             "id": self.id,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from cds_service.codes import NDC_SYSTEM, RXNORM_SYSTEM, is_rxcui, looks_like_ndc
 from cds_service.services import ORDER_SIGN
@@ -44,7 +44,7 @@ def picked_label(name: str, rxcui: str) -> str:
     return f"{name} [RxNorm {rxcui}]"
 
 
-def concept(text: str) -> dict:
+def concept(text: str) -> dict[str, Any]:
     """The medicationCodeableConcept for one line of the form."""
     text = text.strip()
     if picked := _PICKED.fullmatch(text):
@@ -82,10 +82,10 @@ def entries_from_form(texts: list[str], roles: list[str]) -> list[Entry]:
     return entries
 
 
-def order_sign_request(entries: list[Entry]) -> dict:
+def order_sign_request(entries: list[Entry]) -> dict[str, Any]:
     """An order-sign call: the new orders as drafts, the current ones in the prefetch."""
 
-    def request(index: int, entry: Entry) -> dict:
+    def request(index: int, entry: Entry) -> dict[str, Any]:
         return {
             "resourceType": "MedicationRequest",
             "id": f"{'draft' if entry.role == 'new' else 'active'}-{index + 1}",
@@ -95,7 +95,9 @@ def order_sign_request(entries: list[Entry]) -> dict:
             "medicationCodeableConcept": concept(entry.text),
         }
 
-    def bundle(kind: str, resources: list[dict]) -> dict:  # FHIR JSON has no empty arrays
+    def bundle(
+        kind: str, resources: list[dict[str, Any]]
+    ) -> dict[str, Any]:  # FHIR JSON has no empty arrays
         entries = [{"resource": r} for r in resources]
         return {"resourceType": "Bundle", "type": kind, **({"entry": entries} if entries else {})}
 

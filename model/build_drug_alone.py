@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 from model.artifact import PACKAGED
@@ -14,7 +15,7 @@ from model.drug_alone import DRUG_ALONE, compute, save
 from model.inference import Predictor
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="ddi-cds build-drug-alone", description=__doc__.split("\n\n")[0]
     )

@@ -12,6 +12,7 @@ import csv
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -78,7 +79,7 @@ def _csv_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def _offline_pickle(path: Path) -> dict:
+def _offline_pickle(path: Path) -> dict[Any, Any]:
     # Third-party pickles from the shared reference data, read by offline build code only.
     with path.open("rb") as handle:
         return pickle.load(handle)  # noqa: S301

@@ -77,7 +77,7 @@ def summarise(
 ) -> dict[str, Any]:
     """Per-side-effect and macro metrics for one partition (see the module docstring)."""
     probabilities = calibration(logits) if calibration is not None else None
-    all_pairs = evaluation.labels is not None
+    pair_labels = evaluation.labels  # None where the partition is the random split's cells
     rows: list[dict[str, Any]] = []
     for k, name in enumerate(side_effects):
         pos, neg = evaluation.positive_rows[k], evaluation.negative_rows[k]
@@ -95,17 +95,15 @@ def summarise(
             "aupr_deside_style": aupr_negatives(labels, scores),
             "ap_at_50": ap_at_k(labels, scores, 50),
         }
-        if all_pairs:
-            row["all_pairs_auroc"] = auroc(evaluation.labels[:, k], logits[:, k])
-            row["all_pairs_aupr"] = aupr(evaluation.labels[:, k], logits[:, k])
+        if pair_labels is not None:
+            row["all_pairs_auroc"] = auroc(pair_labels[:, k], logits[:, k])
+            row["all_pairs_aupr"] = aupr(pair_labels[:, k], logits[:, k])
         if probabilities is not None:
             # Natural prevalence where the partition is pairs; the 1:1 cells otherwise.
-            truth = evaluation.labels[:, k] if all_pairs else labels
-            predicted = (
-                probabilities[:, k]
-                if all_pairs
-                else np.r_[probabilities[pos, k], probabilities[neg, k]]
-            )
+            if pair_labels is not None:
+                truth, predicted = pair_labels[:, k], probabilities[:, k]
+            else:
+                truth, predicted = labels, np.r_[probabilities[pos, k], probabilities[neg, k]]
             row["ece"] = expected_calibration_error(truth, predicted)
             row["brier"] = brier(truth, predicted)
         rows.append(row)

@@ -45,7 +45,7 @@ def repack(directory: Path) -> str:
     return _replace(artifact, published_metrics(artifact.metrics), directory)
 
 
-def _replace(artifact: Artifact, metrics: dict, out: Path) -> str:
+def _replace(artifact: Artifact, metrics: dict[str, Any], out: Path) -> str:
     # The side-effect model's files only: the clinical head's folder inside is its own artifact
     for name in (WEIGHTS, META, METRICS):
         (out / name).unlink(missing_ok=True)

@@ -18,7 +18,7 @@ from rdkit.Chem import Descriptors, rdFingerprintGenerator
 
 from model.config import FeatureConfig
 
-RDLogger.DisableLog("rdApp.*")
+RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]  # not in rdkit's stubs
 
 _EXCLUDED_PREFIXES = ("fr_",)
 _EXCLUDED = {"Ipc"}

@@ -254,7 +254,10 @@ class Predictor:
             logits, record_term = self._score(batch, gated_a, gated_b)
             logits[0, k].backward()
         has_record = bool(self._records(batch)[1][0])
-        contribution = (gated_a.grad * gated_a + gated_b.grad * gated_b)[0].detach()
+        grad_a, grad_b = gated_a.grad, gated_b.grad
+        if grad_a is None or grad_b is None:  # both are leaves that require grad: never
+            raise RuntimeError("no gradient reached the gated profiles")
+        contribution = (grad_a * gated_a + grad_b * gated_b)[0].detach()
         state_a, state_b = self.drug_state(pair[0]), self.drug_state(pair[1])
         gate_a = torch.sigmoid(state_a.own + state_b.given)
         gate_b = torch.sigmoid(state_b.own + state_a.given)
@@ -266,9 +269,10 @@ class Predictor:
             probability=float(probabilities[k]),
             genes=[
                 GeneContribution(
-                    *self.genes[g], float(contribution[g]), float(gate_a[g]), float(gate_b[g])
+                    entrez, symbol, float(contribution[g]), float(gate_a[g]), float(gate_b[g])
                 )
                 for g in top
+                for entrez, symbol in [self.genes[g]]
             ],
             top_side_effects=[
                 (self.side_effects[i], self.tiers[i], float(probabilities[i])) for i in ranked

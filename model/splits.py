@@ -195,6 +195,8 @@ class EvaluationSet:
 
 def cell_evaluation_set(benchmark: Benchmark, split: Split, partition: int) -> EvaluationSet:
     """The random split's held-out cells, grouped per side effect over their distinct pairs."""
+    if split.cells is None:
+        raise ValueError("a pair split has no held-out cells; evaluate it by pairs")
     cells = split.cells[partition]
     key = cells.a * len(benchmark.drugs) + cells.b
     unique, inverse = np.unique(key, return_inverse=True)

@@ -20,6 +20,7 @@ import argparse
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +42,9 @@ SIDE_EFFECT_PARTS = {
 }
 
 
-def rows(side_effect: dict, baselines: dict, clinical: dict) -> list[dict]:
+def rows(
+    side_effect: dict[str, Any], baselines: dict[str, Any], clinical: dict[str, Any]
+) -> list[dict[str, Any]]:
     """One dict per (split, head, model): the figures, as text, by column."""
     out = []
     for split in SPLITS:
@@ -62,7 +65,7 @@ def rows(side_effect: dict, baselines: dict, clinical: dict) -> list[dict]:
     return out
 
 
-def _row(split: str, head: str, model: str, auroc: float) -> dict:
+def _row(split: str, head: str, model: str, auroc: float) -> dict[str, Any]:
     return {"split": split, "head": head, "model": model, "seeds": 1,
             SIDE_EFFECT_TASK: f"{auroc:.3f}"}  # fmt: skip
 
@@ -76,7 +79,7 @@ def _mean_sd(values: Sequence[float | None]) -> str:
     return f"{np.nanmean(kept):.3f} ± {np.nanstd(kept):.3f}"
 
 
-def table(summary: list[dict]) -> str:
+def table(summary: list[dict[str, Any]]) -> str:
     lines = [
         "| split | head | model | seeds | " + " | ".join(COLUMNS) + " |",
         "|---|---|---|---:|" + "---:|" * len(COLUMNS),
@@ -91,7 +94,7 @@ def table(summary: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _read(path: Path) -> dict:
+def _read(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 

@@ -16,6 +16,7 @@ import json
 import re
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from cds_service.codes import normalize_name
 from cds_service.index_build import ansm_english
@@ -212,7 +213,9 @@ def read_entries(
     return entries
 
 
-def _original_text(levels: list[tuple[str, str]], item: dict, first: str, second: str) -> str:
+def _original_text(
+    levels: list[tuple[str, str]], item: dict[str, Any], first: str, second: str
+) -> str:
     """ "A + B", one line per level with its advice, then the consequence and mechanism."""
     lines = [f"{first} + {second}"]
     lines += [f"{level} : {advice}" if advice else level for level, advice in levels]

@@ -42,22 +42,30 @@ SOURCE = {
 }
 
 
+def fhir_value(element: ET.Element, child: str | None = None) -> str:
+    """The `value` attribute of `element` (or of its FHIR child `child`); a bundle that lacks
+    it is broken, and says where."""
+    found = element if child is None else element.find(f"{FHIR}{child}")
+    value = found.get("value") if found is not None else None
+    if value is None:
+        raise ValueError(f"a FHIR {element.tag.removeprefix(FHIR)} without a {child or ''} value")
+    return value
+
+
 def read_value_sets(bundle: Path) -> dict[str, tuple[list[str], list[str]]]:
     """value set name -> (its RxNorm codes, the names of the value sets it includes)."""
     found: dict[str, tuple[list[str], list[str]]] = {}
     for value_set in ET.parse(bundle).getroot().iter(f"{FHIR}ValueSet"):  # noqa: S314 - CC0 file
-        name = value_set.find(f"{FHIR}url").get("value").rsplit("valueset-", 1)[-1]
+        name = fhir_value(value_set, "url").rsplit("valueset-", 1)[-1]
         codes: list[str] = []
         included: list[str] = []
         for include in value_set.iter(f"{FHIR}include"):
             included += [
-                v.get("value").rsplit("valueset-", 1)[-1] for v in include.iter(f"{FHIR}valueSet")
+                fhir_value(v).rsplit("valueset-", 1)[-1] for v in include.iter(f"{FHIR}valueSet")
             ]
             system = include.find(f"{FHIR}system")
-            if system is not None and system.get("value").strip() == RXNORM_SYSTEM:
-                codes += [
-                    c.find(f"{FHIR}code").get("value") for c in include.iter(f"{FHIR}concept")
-                ]
+            if system is not None and fhir_value(system).strip() == RXNORM_SYSTEM:
+                codes += [fhir_value(c, "code") for c in include.iter(f"{FHIR}concept")]
         found.setdefault(name, (codes, included))
     return found
 

@@ -16,6 +16,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from cds_service.drug_index import DrugIndex
 from cds_service.index_build import (
@@ -180,8 +181,8 @@ def _rekeyed(
     """Pair rows on knowledge keys; one row per (pair, statement), side a kept when known."""
     found: dict[tuple[int, int, Statement], int] = {}
     for row in rows:
-        a, b = (row.low, row.high) if row.low_is_a else (row.high, row.low)
-        a, b = int(key(a)), int(key(b))
+        side_a, side_b = (row.low, row.high) if row.low_is_a else (row.high, row.low)
+        a, b = int(key(side_a)), int(key(side_b))
         if a == b:
             continue
         low, high, low_is_a = (a, b, 1) if a < b else (b, a, 0)
@@ -193,7 +194,7 @@ def _rekeyed(
 
 def build_interactions(
     data_dir: Path, drug_index: DrugIndex, out_path: Path = DEFAULT_KNOWLEDGE_PATH
-) -> dict:
+) -> dict[str, Any]:
     """Compile the sources into `out_path` and return the build report."""
     resolver = IngredientResolver(drug_index)
     facts = DrugFacts(drug_index, data_dir)
@@ -344,7 +345,7 @@ def _source_reports(
     statements: list[Statement],
     ddinter_result: ddinter.DdinterResult,
     onc_result: onc.OncResult,
-) -> dict:
+) -> dict[str, Any]:
     pairs_per_source: dict[str, set[tuple[int, int]]] = {}
     grade_per_pair: dict[tuple[int, int], Severity] = {}
     for low, high, statement, _ in curated:
@@ -396,7 +397,7 @@ def _report(
     ansm_result: ansm.AnsmResult,
     ddi_result: drugbank_ddi.DdiResult,
     statements: int,
-) -> dict:
+) -> dict[str, Any]:
     records = ansm_result.records.values()
     ansm_tiers = ansm.tier_counts(ansm_result.records)
     ddi_pairs = len({(low, high) for low, high, _, _ in ddi_result.rows})

@@ -361,7 +361,7 @@ def _expansion_beyond_classes(
     rows: list[PairRow] = []
     seen: set[tuple[str, str]] = set()
     for _, db_a, _, db_b in _drugbank_pairs(data_dir / HP_FOLDER / HP_PAIRS):
-        key = tuple(sorted((db_a, db_b)))
+        key = (db_a, db_b) if db_a <= db_b else (db_b, db_a)
         if key in seen:
             continue
         seen.add(key)

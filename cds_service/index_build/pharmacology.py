@@ -357,27 +357,27 @@ def resolve(
         if row.group not in groups:
             problems.append(f"{row.where}: unknown group {row.group!r}")
             continue
-        rxcui = one(row.ingredient, row.where)
-        if rxcui is None:
+        member = one(row.ingredient, row.where)
+        if member is None:
             continue
         if row.excluded:
-            excluded.append((row.group, rxcui))
+            excluded.append((row.group, member))
         else:
-            groups[row.group].members[rxcui] = Membership(row.basis, row.note)
+            groups[row.group].members[member] = Membership(row.basis, row.note)
         problems += [
             f"{row.where}: unknown reference {ref!r}"
             for ref in row.references
             if ref not in tables.references
         ]
-    for group, rxcui in excluded:
-        groups[group].members.pop(rxcui, None)
+    for group_id, left_out in excluded:
+        groups[group_id].members.pop(left_out, None)
     for rule in tables.rules:
         for side in (rule.group_a, rule.group_b):
             if side.startswith(SINGLE_DRUG):
-                rxcui = one(side[1:].strip().lower(), rule.where)
-                if rxcui is not None:
+                single = one(side[1:].strip().lower(), rule.where)
+                if single is not None:
                     name = side[1:].strip().lower()
-                    groups[side] = Group(side, name, {rxcui: Membership("")})
+                    groups[side] = Group(side, name, {single: Membership("")})
             elif side not in groups:
                 problems.append(f"{rule.where}: rule {rule.id!r} uses unknown group {side!r}")
         problems += [

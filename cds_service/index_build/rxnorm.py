@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cds_service.codes import (
     clinical_drug_ingredient_names,
@@ -52,7 +53,7 @@ class RxNormTables:
         return {r: name for r, (tty, name, _s) in self.concepts.items() if tty == "IN"}
 
 
-def _walk_products(scdc: dict) -> Iterator[dict]:
+def _walk_products(scdc: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Every SCD under an SCDC, and the SBDs, GPCKs and BPCKs that contain each SCD."""
     for scd in scdc.get("SCDs", []):
         yield scd
@@ -143,7 +144,7 @@ def _fill_from_product_names(tables: RxNormTables, names_to_in: dict[str, str]) 
                 tables.link(rxcui, found, f"{RXNORM_2025}:{tty}-name->IN")
 
 
-def _link_brands(entries: list[dict], tables: RxNormTables) -> None:
+def _link_brands(entries: list[dict[str, Any]], tables: RxNormTables) -> None:
     """A brand's ingredients are those common to all its branded products.
 
     RxNorm's BN is the tradename of specific ingredients; a union over SBDs would let one
@@ -248,7 +249,8 @@ def link_pack_components(tables: RxNormTables) -> list[PackComponent]:
                     _ingredient_from_scdc_name(part + " 1 MG", names_to_in)
                     for part in clinical_drug_ingredient_names(component)
                 ]
-                found = set(parts) if parts and None not in parts else set()
+                named = [part for part in parts if part is not None]
+                found = set(named) if parts and len(named) == len(parts) else set()
             for ingredient in sorted(found - set(tables.links.get(rxcui, {}))):
                 tables.link(rxcui, ingredient, f"{RXNORM_2025}:{tty}-component->IN")
             components.append(PackComponent(rxcui, component, tuple(sorted(found))))

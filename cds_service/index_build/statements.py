@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from cds_service.evidence import EvidenceKind, Flag
 
@@ -38,7 +39,7 @@ class Statement:
     harm: str = ""  # the harm in a few plain words, for a card's summary ("" : none given)
     action: str = ""  # the advice as an action in imperative words ("": none given)
 
-    def row(self, number: int) -> tuple:
+    def row(self, number: int) -> tuple[Any, ...]:
         """The `statement` table's column order (cds_service.knowledge.SCHEMA)."""
         return (
             number,

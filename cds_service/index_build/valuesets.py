@@ -13,9 +13,9 @@ from pathlib import Path
 
 from cds_service.codes import RXNORM_SYSTEMS
 from cds_service.drug_index import DrugIndex
+from cds_service.index_build.hl7_pddi import FHIR, fhir_value
 from cds_service.mapping import MedicationMapper
 
-FHIR = "{http://hl7.org/fhir}"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 # value set -> the ingredient every one of its codes must contain
 EXPECTED_INGREDIENT = {
@@ -70,20 +70,20 @@ def read_value_sets(data_dir: Path) -> dict[str, list[tuple[str, str]]]:
     folder = data_dir / "knowledge" / "hl7-pddi-cds" / "artifacts"
     for path in sorted(folder.glob("*/valueset-bundle.xml")):
         for value_set in ET.parse(path).getroot().iter(f"{FHIR}ValueSet"):  # noqa: S314
-            name = value_set.find(f"{FHIR}url").get("value").rsplit("valueset-", 1)[-1]
+            name = fhir_value(value_set, "url").rsplit("valueset-", 1)[-1]
             if name not in EXPECTED_INGREDIENT or name in found:
                 continue
-            codes = []
+            codes: list[tuple[str, str]] = []
             for include in value_set.iter(f"{FHIR}include"):
                 system = include.find(f"{FHIR}system")
-                if system is None or system.get("value").strip() not in RXNORM_SYSTEMS:
+                if system is None or fhir_value(system).strip() not in RXNORM_SYSTEMS:
                     continue
                 for concept in include.iter(f"{FHIR}concept"):
                     display = concept.find(f"{FHIR}display")
                     codes.append(
                         (
-                            concept.find(f"{FHIR}code").get("value"),
-                            display.get("value") if display is not None else "",
+                            fhir_value(concept, "code"),
+                            display.get("value", "") if display is not None else "",
                         )
                     )
             found[name] = codes

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 from cds_service.codes import normalize_name, without_salt
 from cds_service.drug_index import SCHEMA
@@ -107,7 +108,7 @@ def _input_files(data_dir: Path) -> list[Path]:
     return files
 
 
-def build_drug_index(data_dir: Path, out_path: Path) -> dict:
+def build_drug_index(data_dir: Path, out_path: Path) -> dict[str, Any]:
     """Read the sources under `data_dir`, write the index, return the coverage report."""
     vocabulary, benchmark = data_dir / "drug-vocabulary", data_dir / "ddi-benchmark"
     tables = rxnorm.RxNormTables()
@@ -150,7 +151,7 @@ def build_drug_index(data_dir: Path, out_path: Path) -> dict:
     ingredient_rows = _ingredient_rows(ingredient_names, unii, links, drugbank, pharmgkb, atc)
 
     def name_to_ingredients(name: str) -> set[str]:
-        hits = names.get(normalize_name(name), {})
+        hits = names.get(normalize_name(name), [])
         return set().union(*(base(rxcui) for rxcui, _kind, _src in hits))
 
     model_drugs = twosides.map_twosides(
@@ -290,7 +291,7 @@ def _ingredient_rows(
     drugbank: dict[str, crossrefs.DrugBankDrug],
     pharmgkb: list[crossrefs.PharmGkbChemical],
     atc: dict[str, tuple[str, str]],
-) -> list[tuple]:
+) -> list[tuple[Any, ...]]:
     pharmgkb_by_rxcui = {r: c for c in pharmgkb for r in c.rxcuis}
     rows = []
     for rxcui, name in sorted(ingredient_names.items()):
@@ -426,10 +427,10 @@ def _add_names(
 def _coverage(
     tables: rxnorm.RxNormTables,
     rxterms_links: dict[str, set[str]],
-    ingredient_rows: list[tuple],
-    model_drugs: list[tuple],
+    ingredient_rows: list[tuple[Any, ...]],
+    model_drugs: list[tuple[Any, ...]],
     version: str,
-) -> dict:
+) -> dict[str, Any]:
     by_rxcui = {row[0]: row for row in ingredient_rows}
 
     def share(products: list[str], column: int | tuple[int, ...]) -> float:
@@ -469,11 +470,11 @@ def _coverage(
 
 def _mapping_report(
     ingredient_names: dict[str, str],
-    ingredient_rows: list[tuple],
+    ingredient_rows: list[tuple[Any, ...]],
     moiety_links: list[moieties.MoietyLink],
     pack_components: list[rxnorm.PackComponent],
     names: dict[str, list[tuple[str, str, str]]],
-) -> dict:
+) -> dict[str, Any]:
     """Salts, ATC codes, packs and brand names: what this build adds to the mapping."""
     atc_sources = Counter(row[10] for row in ingredient_rows if row[9])
     from_who = sum(n for source, n in atc_sources.items() if source.startswith(who_atc.WHO_ATC))

@@ -81,8 +81,8 @@ def atc_from_who(
         found[hit[0]] |= codes
         how[hit[0]] = f"{WHO_ATC}:{hit[1]}-name"
     for salt, base in sorted(moieties.items()):  # lithium carbonate <- "lithium" N05AN01
-        codes = who.get(normalize_name(base_names.get(base, "")))
-        if salt in uncoded and salt not in found and codes:
-            found[salt] |= codes
+        base_codes = who.get(normalize_name(base_names.get(base, "")))
+        if salt in uncoded and salt not in found and base_codes:
+            found[salt] |= base_codes
             how[salt] = f"{WHO_ATC}:base-moiety"
     return {rxcui: ("|".join(sorted(codes)), how[rxcui]) for rxcui, codes in found.items()}

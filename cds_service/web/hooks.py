@@ -13,7 +13,7 @@ from flask import Blueprint, Response, g, jsonify, request, url_for
 from cds_service import metrics
 from cds_service.audit_record import HookCallRecord
 from cds_service.auth import ReplayCheckUnavailable, TokenRejected
-from cds_service.cards import SERVICE_LABEL
+from cds_service.card_text import SERVICE_LABEL
 from cds_service.deadline import Deadline, queued_seconds
 from cds_service.feedback import parse_feedback
 from cds_service.fhir_servers import FhirServerPolicy
@@ -147,7 +147,7 @@ def _measure(response: Response) -> None:
         metrics.UNMAPPED.inc(len(result.unmapped))
 
 
-def _source_kind(card: dict) -> str:
+def _source_kind(card: dict[str, Any]) -> str:
     label = str((card.get("source") or {}).get("label", ""))
     if label.startswith(MODEL_LABEL):
         return "model"

@@ -60,7 +60,8 @@ class OpenLimits:
 
 
 def limits() -> OpenLimits:
-    return current_app.extensions[EXTENSION]
+    installed: OpenLimits = current_app.extensions[EXTENSION]
+    return installed
 
 
 def busy() -> Response:

@@ -28,7 +28,8 @@ def openapi() -> Response:
 
 def openapi_document() -> dict[str, Any]:
     """The description as served: self-contained, every `$ref` local to the document."""
-    return json.loads(_served_text())
+    document: dict[str, Any] = json.loads(_served_text())
+    return document
 
 
 @cache

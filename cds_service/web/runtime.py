@@ -60,4 +60,5 @@ class Runtime:
 
 
 def runtime() -> Runtime:
-    return current_app.extensions[EXTENSION]
+    installed: Runtime = current_app.extensions[EXTENSION]
+    return installed

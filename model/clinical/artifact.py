@@ -59,13 +59,11 @@ def _content_hash(directory: Path, meta: dict[str, Any]) -> str:
 def save(artifact: ClinicalArtifact, directory: Path) -> str:
     directory.mkdir(parents=True, exist_ok=True)
     artifact.table.save(directory / "drugs.npz")
-    np.savez_compressed(
-        directory / "weights.npz",
-        **{
-            k: v.astype(np.float16) if v.dtype.kind == "f" else v
-            for k, v in artifact.tensors.items()
-        },
-    )
+    weights = {
+        k: v.astype(np.float16) if v.dtype.kind == "f" else v for k, v in artifact.tensors.items()
+    }
+    # numpy's stub reads **arrays as if it could set allow_pickle.
+    np.savez_compressed(directory / "weights.npz", **weights)  # type: ignore[arg-type]
     np.savez_compressed(
         directory / "known.npz",
         pairs=artifact.known_pairs.astype(np.int16),

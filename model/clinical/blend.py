@@ -13,6 +13,7 @@ not trained on, and it is calibrated at once."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -54,10 +55,10 @@ class VoteBlend:
         )
 
     @classmethod
-    def from_json(cls, fits: list[dict]) -> VoteBlend:
+    def from_json(cls, fits: list[dict[str, Any]]) -> VoteBlend:
         """As `as_json` wrote it; a calibration without votes (Platt) has zero vote weights."""
 
-        def weights(k: int, fit: dict, name: str) -> np.ndarray:
+        def weights(k: int, fit: dict[str, Any], name: str) -> np.ndarray:
             value = fit.get(name, 0.0)
             if isinstance(value, list):
                 return np.array(value, dtype=np.float32)

@@ -14,8 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +65,7 @@ def run(
     drug_table: Path | None,
     shared: Path,
     splits: tuple[ClinicalSplit, ...] = SPLITS,
-) -> dict:
+) -> dict[str, Any]:
     if drug_table and drug_table.exists():
         table = DrugTable.load(drug_table)
     else:
@@ -100,7 +101,7 @@ def run(
     return results
 
 
-def table(results: dict) -> str:
+def table(results: dict[str, Any]) -> str:
     lines = [
         "| split | model | " + " | ".join(TASKS) + " |",
         "|---|---|" + "---:|" * len(TASKS),
@@ -128,7 +129,7 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument(

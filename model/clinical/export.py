@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -141,7 +142,7 @@ def export(config: ClinicalConfig, shared: Path, out: Path) -> str:
     return save(artifact, out)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", action="store_true", help="the CI setting: a few epochs")
     parser.add_argument("--out", type=Path, default=PACKAGED)

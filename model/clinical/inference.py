@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,7 +42,7 @@ class PredictedInteraction:
     similar_known: tuple[SimilarKnown, ...]
     model_version: str
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         return {
             "probability": round(float(self.probability), 4),
             "probability_major": round(float(self.probability_major), 4),
@@ -146,7 +147,7 @@ class ClinicalPredictor:
         else:
             votes = partner = np.zeros((len(rows), QUESTIONS), np.float32)
         logits = grade_logits.numpy()
-        both_known = self.votes.has_known[rows].all(axis=1)
+        both_known = np.asarray(self.votes.has_known[rows].all(axis=1))
         out[:, :MECHANISM] = np.where(
             both_known[:, None],
             self.known_drugs_blend(logits, votes, partner),

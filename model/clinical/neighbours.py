@@ -116,7 +116,7 @@ class NeighbourVotes:
             hits = np.flatnonzero(self.known[2][near, other] > 0)
             candidates += [(int(near[i]), other, float(weights[i])) for i in hits]
         seen: set[tuple[int, int]] = set()
-        out = []
+        out: list[tuple[int, int, float]] = []
         for c, d, w in sorted(candidates, key=lambda item: -item[2]):
             if w <= 0 or len(out) == count:
                 break

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -219,7 +220,7 @@ def neighbour_votes(
 
 
 def _validation_score(
-    network: ClinicalNetwork, inputs: DrugInputs, votes: Votes, sets: dict
+    network: ClinicalNetwork, inputs: DrugInputs, votes: Votes, sets: dict[str, Any]
 ) -> float:
     """Mean AUROC of the tasks on validation pairs."""
     scores = score_tasks(sets, network_scorers(network, inputs, votes))
