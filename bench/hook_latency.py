@@ -30,9 +30,9 @@ import numpy as np
 import redis
 import torch
 
+from cds_service.adapters.prediction_cache import KEY_PREFIX
 from cds_service.app import create_app
 from cds_service.config import Settings
-from cds_service.prediction_cache import KEY_PREFIX
 from cds_service.testing.hook_requests import order_sign_by_codes
 from cds_service.testing.rxcui import CURRENT_15, DRAFTS_2
 from cds_service.web.runtime import runtime

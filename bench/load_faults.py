@@ -52,9 +52,9 @@ from pathlib import Path
 
 import requests
 
-from cds_service.audit import AuditTrail
-from cds_service.drug_index import DEFAULT_INDEX_PATH
-from cds_service.secret_keys import AUDIT_KEY_FILE, AUDIT_KEY_VARIABLE, load_key
+from cds_service.adapters.secret_keys import AUDIT_KEY_FILE, AUDIT_KEY_VARIABLE, load_key
+from cds_service.core.drug_index import DEFAULT_INDEX_PATH
+from cds_service.operations.audit import AuditTrail
 from cds_service.testing.ehr_tokens import authorization, write_trust
 from cds_service.testing.fhir_standin import Fault, FhirStandIn
 from cds_service.testing.hook_requests import medication_request, order_sign_by_codes

@@ -11,7 +11,7 @@ as a draft order and the second as an active medication in prefetch, in one orde
 through the engine in process. Reported: the share of pairs that get an interaction card and
 the share whose card interrupts (critical or warning), read off the cards themselves. Goals
 (issue 18): high-priority ≥ 98% interruptive; non-interruptive ≤ 5% interruptive. The model is
-off here: it never changes an indicator (cds_service.cards), and model-only cards are off by
+off here: it never changes an indicator (cds_service.core.cards), and model-only cards are off by
 default.
 
 The same product pairs can be put to an earlier build of the service, to measure before and
@@ -32,8 +32,8 @@ from pathlib import Path
 from bench.products import ProductPicker
 from cds_service.app import create_app
 from cds_service.config import Settings
-from cds_service.drug_index import DrugIndex
-from cds_service.services import service_by_id
+from cds_service.core.drug_index import DrugIndex
+from cds_service.protocol.services import service_by_id
 from cds_service.testing.hook_requests import order_sign_by_codes
 from cds_service.web.runtime import runtime
 

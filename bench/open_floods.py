@@ -75,7 +75,7 @@ from pathlib import Path
 import requests
 
 from bench.load_faults import RedisServer, percentile
-from cds_service.drug_index import DEFAULT_INDEX_PATH
+from cds_service.core.drug_index import DEFAULT_INDEX_PATH
 from cds_service.testing.ehr_tokens import authorization, write_trust
 from cds_service.testing.hook_requests import order_sign_by_codes
 from cds_service.testing.rxcui import IBUPROFEN, WARFARIN

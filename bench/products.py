@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from functools import cache
 
-from cds_service.drug_index import DrugIndex
+from cds_service.core.drug_index import DrugIndex
 
 ORAL_FORMS = ("Oral Tablet", "Oral Capsule", "Oral Solution", "Oral Suspension")
 

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-import cds_service.model_predictions as model_predictions
-from cds_service.drug_index import DrugIndex
-from cds_service.model_predictions import ModelPredictions, load_predictor
-from cds_service.prediction_cache import PredictionCache
-from cds_service.predictions import PredictionPolicy
+import cds_service.adapters.model_predictions as model_predictions
+from cds_service.adapters.model_predictions import ModelPredictions, load_predictor
+from cds_service.adapters.prediction_cache import PredictionCache
+from cds_service.core.drug_index import DrugIndex
+from cds_service.core.predictions import PredictionPolicy
 from model.inference import Predictor
 from model.metrics import auroc
 

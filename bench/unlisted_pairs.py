@@ -10,7 +10,7 @@ looked up in the compiled knowledge. A pair is *unlisted* when no source lists i
 ANSM entry, no DDInter pair (whatever its level, "Unknown" included), no DrugBank type, no ONC
 or CredibleMeds or HL7 PDDI record; only the project's rules can then speak. Reported for the
 unlisted pairs and for all pairs: the share the service would card (grade moderate or worse
-after `cds_service.grading`, the default card policy) and the share it would interrupt on.
+after `cds_service.core.grading`, the default card policy) and the share it would interrupt on.
 Goal (issue 18), on pairs no source lists: at most 3% carded and 2% interruptive. This is the
 knowledge layer alone (no HTTP).
 
@@ -29,9 +29,9 @@ from itertools import combinations
 from pathlib import Path
 
 from bench.knowledge_coverage import DEFAULT_LIST, read_list
-from cds_service.grading import grade_pair
-from cds_service.knowledge import COMBINATIONS_SOURCE_ID, RULES_SOURCE_ID, KnowledgeBase
-from cds_service.severity import DEFAULT_MIN_CARD_SEVERITY
+from cds_service.core.grading import grade_pair
+from cds_service.core.knowledge import COMBINATIONS_SOURCE_ID, RULES_SOURCE_ID, KnowledgeBase
+from cds_service.core.severity import DEFAULT_MIN_CARD_SEVERITY
 
 NOT_A_LISTING = frozenset({RULES_SOURCE_ID, COMBINATIONS_SOURCE_ID})
 

@@ -13,21 +13,15 @@ from typing import TYPE_CHECKING
 from flask import Flask, Response, abort, g, request
 from flask.json.provider import DefaultJSONProvider
 
-from cds_service.audit import AuditTrail
-from cds_service.auth import TokenVerifier, token_verifier
-from cds_service.config import Settings
-from cds_service.drug_index import DrugIndex
-from cds_service.engine import CdsEngine, FhirClientFactory
-from cds_service.feedback import FeedbackStore
-from cds_service.fhir_client import client_factory
-from cds_service.interaction_model import InteractionModel
-from cds_service.knowledge import KnowledgeBase
-from cds_service.logs import REQUEST_ID_HEADER, request_id_for
-from cds_service.mapping import MedicationMapper
-from cds_service.prediction_cache import PredictionCache, integrity_key, request_path_client
-from cds_service.predictions import PredictionPolicy
-from cds_service.repeat_cards import ShownPairs
-from cds_service.secret_keys import (
+from cds_service.adapters.fhir_client import client_factory
+from cds_service.adapters.interaction_model import InteractionModel
+from cds_service.adapters.prediction_cache import (
+    PredictionCache,
+    integrity_key,
+    request_path_client,
+)
+from cds_service.adapters.repeat_cards import ShownPairs
+from cds_service.adapters.secret_keys import (
     AUDIT_KEY_FILE,
     AUDIT_KEY_VARIABLE,
     PSEUDONYM_KEY_FILE,
@@ -36,8 +30,18 @@ from cds_service.secret_keys import (
     Pseudonyms,
     load_key,
 )
-from cds_service.site_overrides import load_site_overrides
-from cds_service.source_selection import select_sources
+from cds_service.adapters.site_overrides import load_site_overrides
+from cds_service.config import Settings
+from cds_service.core.drug_index import DrugIndex
+from cds_service.core.knowledge import KnowledgeBase
+from cds_service.core.mapping import MedicationMapper
+from cds_service.core.predictions import PredictionPolicy
+from cds_service.core.source_selection import select_sources
+from cds_service.operations.audit import AuditTrail
+from cds_service.operations.feedback import FeedbackStore
+from cds_service.operations.logs import REQUEST_ID_HEADER, request_id_for
+from cds_service.protocol.auth import TokenVerifier, token_verifier
+from cds_service.protocol.engine import CdsEngine, FhirClientFactory
 from cds_service.web import explain, health, hooks, metrics, openapi, try_it
 from cds_service.web.errors import register_error_handlers
 from cds_service.web.open_limits import OpenLimits
@@ -45,7 +49,7 @@ from cds_service.web.pages import register_pages
 from cds_service.web.runtime import EXTENSION, Runtime, runtime
 
 if TYPE_CHECKING:
-    from cds_service.model_predictions import ModelPredictions
+    from cds_service.adapters.model_predictions import ModelPredictions
 
 REPLAY_CHECK_TIMEOUT_S = 0.25
 CORS_PATHS = ("/cds-services",)
@@ -76,7 +80,8 @@ def create_app(
     index = DrugIndex()
     knowledge = select_sources(KnowledgeBase(), settings.knowledge_sources)
     keys = service_keys(settings)
-    # What Redis returns is authenticated (cds_service.prediction_cache.RedisMac) with a key of
+    # What Redis returns is authenticated (cds_service.adapters.prediction_cache.RedisMac) with a
+    # key of
     # its own or one derived from the pseudonym key, which every replica shares already
     redis_mac_key = integrity_key(settings.cache_key, keys[0] or b"")
     cache = PredictionCache(
@@ -208,7 +213,7 @@ def _token_verifier(settings: Settings) -> TokenVerifier:
 
 def _model_predictions(settings: Settings, cache: PredictionCache) -> ModelPredictions:
     # Imported here: torch and RDKit load only when the model is on.
-    from cds_service.model_predictions import ModelPredictions, load_predictor
+    from cds_service.adapters.model_predictions import ModelPredictions, load_predictor
 
     return ModelPredictions(load_predictor(settings.model_dir), cache, prediction_policy(settings))
 

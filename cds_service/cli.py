@@ -15,18 +15,18 @@ from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cds_service.codes import NDC_SYSTEMS, RXNORM_SYSTEMS
-from cds_service.drug_index import DATA_DIR, DrugIndex
-from cds_service.mapping import MedicationMapper
-from cds_service.medication import MedicationMapping
-from cds_service.suggestions import describe, suggester_for
+from cds_service.core.codes import NDC_SYSTEMS, RXNORM_SYSTEMS
+from cds_service.core.drug_index import DATA_DIR, DrugIndex
+from cds_service.core.mapping import MedicationMapper
+from cds_service.core.medication import MedicationMapping
+from cds_service.core.suggestions import describe, suggester_for
 
 if TYPE_CHECKING:
-    from cds_service.audit import AuditTrail
     from cds_service.config import Settings
-    from cds_service.evidence import KnownInteraction
-    from cds_service.knowledge import KnowledgeBase
-from cds_service.overrides import OverridesError
+    from cds_service.core.evidence import KnownInteraction
+    from cds_service.core.knowledge import KnowledgeBase
+    from cds_service.operations.audit import AuditTrail
+from cds_service.core.overrides import OverridesError
 
 RXNORM = min(RXNORM_SYSTEMS)
 NDC = min(NDC_SYSTEMS)
@@ -89,11 +89,11 @@ def _print_interactions(
     verbose: bool = False,
 ) -> bool:
     """Print each interacting pair of the mapped medications as a prescriber reads it: its
-    grade on the one scale and the card it makes (cds_service.grading), the harm, what to do,
+    grade on the one scale and the card it makes (cds_service.core.grading), the harm, what to do,
     why the grade, then each source with its own grade. True if any pair would make a card."""
-    from cds_service.evidence import lead_record, records_to_show
-    from cds_service.grading import grade_pair
-    from cds_service.severity import DEFAULT_MIN_CARD_SEVERITY
+    from cds_service.core.evidence import lead_record, records_to_show
+    from cds_service.core.grading import grade_pair
+    from cds_service.core.severity import DEFAULT_MIN_CARD_SEVERITY
 
     found_any = False
     for (_, a), (_, b) in combinations(mappings, 2):
@@ -151,7 +151,7 @@ def _print_record(record: KnownInteraction, verbose: bool) -> None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     index = DrugIndex(args.index) if args.index else DrugIndex()
-    from cds_service.knowledge import KnowledgeBase
+    from cds_service.core.knowledge import KnowledgeBase
 
     knowledge = KnowledgeBase(args.knowledge) if args.knowledge else KnowledgeBase()
     mapper = MedicationMapper(index)
@@ -233,8 +233,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from werkzeug.serving import make_server
 
     from cds_service.config import Settings
-    from cds_service.fhir_servers import is_loopback
-    from cds_service.logs import configure_logging
+    from cds_service.operations.logs import configure_logging
+    from cds_service.protocol.fhir_servers import is_loopback
 
     settings = replace(Settings.from_env(), auth_disabled=args.no_auth, production=args.production)
     configure_logging(structured=settings.log_format != "text")
@@ -255,13 +255,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         return 2
     if settings.overrides_file:  # a malformed file stops here, before any worker starts
-        from cds_service.knowledge import KnowledgeBase
-        from cds_service.site_overrides import load_site_overrides
+        from cds_service.adapters.site_overrides import load_site_overrides
+        from cds_service.core.knowledge import KnowledgeBase
 
         load_site_overrides(settings.overrides_file, DrugIndex(), KnowledgeBase())
     try:
         if not settings.auth_disabled:  # issuers without a public URL: refused before any worker
-            from cds_service.auth import trusted_issuers
+            from cds_service.protocol.auth import trusted_issuers
 
             trusted_issuers(settings)
         if args.production:  # before the web layer is imported: it sets up multi-process metrics

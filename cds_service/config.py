@@ -13,7 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from cds_service.severity import DEFAULT_MIN_CARD_SEVERITY, Severity
+from cds_service.core.severity import DEFAULT_MIN_CARD_SEVERITY, Severity
 
 
 class NoMedicationDataPolicy(StrEnum):
@@ -108,7 +108,7 @@ class Settings:
     model_dir: Path | None = None
     # A pair only the model flags gets a card when a side effect of these tiers (comma-separated)
     # reaches this calibrated probability; a pair the curated sources flag shows the model's
-    # view at the lower context bar. See cds_service.predictions.PredictionPolicy.
+    # view at the lower context bar. See cds_service.core.predictions.PredictionPolicy.
     prediction_card_threshold: float = 0.9
     prediction_card_tiers: str = "life-threatening"
     prediction_context_threshold: float = 0.5
@@ -123,7 +123,7 @@ class Settings:
     interaction_model_cards: bool = True
     interaction_model_warning: bool = False
     # The curated sources this site uses, comma-separated ids (ANSM-2020, DDInter-1.0,
-    # DDI-CDS-rules...); empty: all. See cds_service.source_selection.
+    # DDI-CDS-rules...); empty: all. See cds_service.core.source_selection.
     knowledge_sources: str = ""
     # EHR tokens (CDS Hooks 2.0 security): required on hook and feedback calls unless disabled
     # (`ddi-cds serve --no-auth`, loopback only). Issuers: a JSON list of

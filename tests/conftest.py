@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.drug_index import DrugIndex
-from cds_service.mapping import MedicationMapper
+from cds_service.core.drug_index import DrugIndex
+from cds_service.core.mapping import MedicationMapper
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -98,7 +98,7 @@ def schema_validator():
     """validate(name, instance): raise if `instance` breaks the project's CDS Hooks schema."""
     from jsonschema import Draft202012Validator, FormatChecker
 
-    from cds_service.schemas import load_schema
+    from cds_service.protocol.schemas import load_schema
 
     validators = {
         name: Draft202012Validator(load_schema(name), format_checker=FormatChecker())

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from cds_service.core.knowledge import KnowledgeBase, Severity
 from cds_service.index_build import ansm_english
 from cds_service.index_build.ansm_levels import LevelScope, level_scopes
-from cds_service.knowledge import KnowledgeBase, Severity
 from cds_service.testing.rxcui import (
     ASPIRIN,
     GABAPENTIN,

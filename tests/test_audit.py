@@ -14,13 +14,13 @@ import threading
 import pytest
 from prometheus_client import REGISTRY
 
-from cds_service import audit, audit_record
+from cds_service.adapters.secret_keys import AuditSetupError, Pseudonyms, pseudonym_key
 from cds_service.app import create_app, open_audit_trail
-from cds_service.audit import AuditTrail
-from cds_service.audit_record import HookCallRecord, card_entry, card_hash
 from cds_service.cli import main
 from cds_service.config import Settings
-from cds_service.secret_keys import AuditSetupError, Pseudonyms, pseudonym_key
+from cds_service.operations import audit, audit_record
+from cds_service.operations.audit import AuditTrail
+from cds_service.operations.audit_record import HookCallRecord, card_entry, card_hash
 from cds_service.testing.ehr_tokens import authorization, write_trust
 from cds_service.testing.hook_requests import hook_request, medication_request
 from cds_service.testing.rxcui import IBUPROFEN, WARFARIN

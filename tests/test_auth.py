@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from prometheus_client import REGISTRY
 
-from cds_service.auth import (
+from cds_service.config import Settings
+from cds_service.protocol.auth import (
     JtiStore,
     JwksCache,
     ReplayCheckUnavailable,
@@ -29,7 +30,6 @@ from cds_service.auth import (
     load_trusted_issuers,
     trusted_issuers,
 )
-from cds_service.config import Settings
 from tests.conftest import EXAMPLES
 
 ISSUER = "https://ehr.example.org/"

@@ -27,7 +27,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from cds_service.app import create_app
 from cds_service.config import Settings
-from cds_service.schemas import load_schema
+from cds_service.protocol.schemas import load_schema
 from cds_service.testing.hook_requests import (
     RXNORM,
     bundle,

@@ -11,10 +11,10 @@ import pytest
 
 from cds_service.app import create_app
 from cds_service.config import Settings
-from cds_service.deadline import Deadline
-from cds_service.interaction_check import CheckLimits, check_interactions
-from cds_service.medication import PrescribedMedication, Role
-from cds_service.severity import Severity
+from cds_service.core.deadline import Deadline
+from cds_service.core.interaction_check import CheckLimits, check_interactions
+from cds_service.core.medication import PrescribedMedication, Role
+from cds_service.core.severity import Severity
 from cds_service.testing.hook_requests import order_sign_by_codes, rxnorm
 from cds_service.testing.rxcui import (
     AMIODARONE,
@@ -87,7 +87,7 @@ def _medication(mapper, rxcui: str, role: Role) -> PrescribedMedication:
 
 
 def test_curated_lookups_stop_at_the_deadline_and_say_so(mapper):
-    from cds_service.knowledge import KnowledgeBase
+    from cds_service.core.knowledge import KnowledgeBase
 
     advised = [_medication(mapper, WARFARIN, Role.DRAFT)]
     others = [_medication(mapper, code, Role.CURRENT) for code in (IBUPROFEN, ASPIRIN, DIGOXIN)]

@@ -9,12 +9,12 @@ from datetime import date, timedelta
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
-from cds_service.care_actions import DRUG_LEVELS, LAB_TESTS, suggestions_for
-from cds_service.context_advice import NO_CONTEXT
-from cds_service.harm_kinds import HARM_KINDS, curated_harm_kinds, effect_harm_kinds
-from cds_service.model_predictions import load_predictor
-from cds_service.patient_context import LAB_CODES, read_patient_context
-from cds_service.services import service_by_id
+from cds_service.adapters.model_predictions import load_predictor
+from cds_service.core.care_actions import DRUG_LEVELS, LAB_TESTS, suggestions_for
+from cds_service.core.context_advice import NO_CONTEXT
+from cds_service.core.harm_kinds import HARM_KINDS, curated_harm_kinds, effect_harm_kinds
+from cds_service.core.patient_context import LAB_CODES, read_patient_context
+from cds_service.protocol.services import service_by_id
 from cds_service.testing.hook_requests import hook_request, medication_request
 from tests.conftest import EXAMPLES
 

@@ -1,6 +1,6 @@
 import pytest
 
-from cds_service.codes import (
+from cds_service.core.codes import (
     NdcFormatError,
     bracketed_brand,
     ndc_11_candidates,

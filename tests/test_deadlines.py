@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from cds_service.app import create_app
-from cds_service.auth import JwksCache, TokenRejected
 from cds_service.config import Settings
-from cds_service.deadline import Deadline, queued_seconds
-from cds_service.drug_index import DEFAULT_INDEX_PATH
+from cds_service.core.deadline import Deadline, queued_seconds
+from cds_service.core.drug_index import DEFAULT_INDEX_PATH
+from cds_service.protocol.auth import JwksCache, TokenRejected
 from cds_service.testing.fhir_standin import Fault, FhirStandIn
 from cds_service.testing.hook_requests import order_sign_by_codes
 from cds_service.testing.rxcui import ASPIRIN, WARFARIN

@@ -309,7 +309,7 @@ def redis_scripts(tmp_path: Path, port: int, password_file: Path) -> dict[str, s
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 @pytest.mark.parametrize("where", ["kubernetes", "compose"])
 def test_redis_requires_the_password_and_allows_the_service_only_its_keys(tmp_path, where):
-    from cds_service.prediction_cache import PredictionCache, cache_key
+    from cds_service.adapters.prediction_cache import PredictionCache, cache_key
 
     password_file = tmp_path / "redis.password"
     placeholder = named("Secret", "ddi-cds-redis")["stringData"]["password"]

@@ -24,8 +24,8 @@ import pytest
 import requests
 from jsonschema import Draft202012Validator, FormatChecker
 
-from cds_service.fhir_servers import FHIR_UNREADABLE
-from cds_service.schemas import load_schema
+from cds_service.protocol.fhir_servers import FHIR_UNREADABLE
+from cds_service.protocol.schemas import load_schema
 from cds_service.testing.ehr_tokens import authorization, write_trust
 from cds_service.testing.fhir_standin import Fault, FhirStandIn
 from cds_service.testing.hook_requests import (

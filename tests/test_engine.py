@@ -6,12 +6,12 @@ from dataclasses import replace
 import pytest
 
 from cds_service.config import NoMedicationDataPolicy, Settings
-from cds_service.current_medications import MedicationDataUnavailable
-from cds_service.engine import CdsEngine
-from cds_service.knowledge import Severity, default_knowledge_base
-from cds_service.medication import READ_AS_LENIENT
-from cds_service.protocol import RequestError
-from cds_service.services import service_by_id
+from cds_service.core.knowledge import Severity, default_knowledge_base
+from cds_service.core.medication import READ_AS_LENIENT
+from cds_service.protocol.current_medications import MedicationDataUnavailable
+from cds_service.protocol.engine import CdsEngine
+from cds_service.protocol.hook_request import RequestError
+from cds_service.protocol.services import service_by_id
 from cds_service.testing.hook_requests import (
     fhir_authorization,
     hook_request,

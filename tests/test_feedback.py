@@ -7,8 +7,8 @@ import stat
 
 import pytest
 
-from cds_service.feedback import FeedbackStore, parse_feedback
-from cds_service.protocol import RequestError
+from cds_service.operations.feedback import FeedbackStore, parse_feedback
+from cds_service.protocol.hook_request import RequestError
 from tests.conftest import EXAMPLES
 
 CARD = "4e0a3a1e-3283-4575-ab82-028d55fe2719"

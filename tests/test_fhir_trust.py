@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from cds_service.adapters.fhir_client import FhirClient
 from cds_service.app import create_app
 from cds_service.config import Settings
-from cds_service.fhir_client import FhirClient
-from cds_service.fhir_servers import FHIR_UNREADABLE, FhirFetchError, FhirServerPolicy
+from cds_service.protocol.fhir_servers import FHIR_UNREADABLE, FhirFetchError, FhirServerPolicy
 from cds_service.testing.ehr_tokens import authorization, write_trust
 from cds_service.testing.fhir_standin import Fault, FhirStandIn
 from cds_service.testing.hook_requests import hook_request, medication_request

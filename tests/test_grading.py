@@ -1,4 +1,4 @@
-"""The pair's grade and indicator from its evidence (cds_service.grading), pure."""
+"""The pair's grade and indicator from its evidence (cds_service.core.grading), pure."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from cds_service.evidence import EvidenceKind, Flag, KnownInteraction
-from cds_service.grading import grade_pair
-from cds_service.severity import Indicator, Severity
+from cds_service.core.evidence import EvidenceKind, Flag, KnownInteraction
+from cds_service.core.grading import grade_pair
+from cds_service.core.severity import Indicator, Severity
 
 
 def record(

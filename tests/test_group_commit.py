@@ -1,4 +1,5 @@
-"""Group commit (cds_service.group_commit): callers share transactions, yet each learns its own
+"""Group commit (cds_service.adapters.group_commit): callers share transactions, yet each learns
+its own
 outcome, and only the rows that fail are lost."""
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from cds_service import group_commit
-from cds_service.append_only import connect, create_store
-from cds_service.audit import AuditTrail
-from cds_service.audit_record import HookCallRecord
-from cds_service.group_commit import GroupCommitter, WriterUnavailable
-from cds_service.secret_keys import Pseudonyms
+from cds_service.adapters import group_commit
+from cds_service.adapters.append_only import connect, create_store
+from cds_service.adapters.group_commit import GroupCommitter, WriterUnavailable
+from cds_service.adapters.secret_keys import Pseudonyms
+from cds_service.operations.audit import AuditTrail
+from cds_service.operations.audit_record import HookCallRecord
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS note (id INTEGER PRIMARY KEY, text TEXT NOT NULL);"
 

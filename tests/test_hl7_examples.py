@@ -5,8 +5,8 @@ from datetime import date
 
 import pytest
 
-from cds_service.prediction_cards import MODEL_LABEL
-from cds_service.services import SERVICES
+from cds_service.core.prediction_cards import MODEL_LABEL
+from cds_service.protocol.services import SERVICES
 from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.shared

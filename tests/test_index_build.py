@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.drug_index import DATA_DIR
+from cds_service.core.drug_index import DATA_DIR
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
 

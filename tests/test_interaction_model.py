@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 import redis
 
-from cds_service.interaction_model import InteractionModel
-from cds_service.medication import Ingredient
-from cds_service.prediction_cache import PredictionCache, cache_key
+from cds_service.adapters.interaction_model import InteractionModel
+from cds_service.adapters.prediction_cache import PredictionCache, cache_key
+from cds_service.core.medication import Ingredient
 from cds_service.testing.hook_requests import order_sign_by_codes
 from cds_service.testing.rxcui import (
     ACETAMINOPHEN,

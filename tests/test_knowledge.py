@@ -17,16 +17,16 @@ import sqlite3
 
 import pytest
 
-from cds_service import knowledge
-from cds_service.index_build import ansm_2016, ansm_2020
-from cds_service.knowledge import (
+from cds_service.core import knowledge
+from cds_service.core.knowledge import (
     DEFAULT_KNOWLEDGE_PATH,
     KnowledgeBase,
     KnownInteraction,
     Severity,
     render_ddi_template,
 )
-from cds_service.medication import Confidence, Ingredient, MappedIngredient
+from cds_service.core.medication import Confidence, Ingredient, MappedIngredient
+from cds_service.index_build import ansm_2016, ansm_2020
 from cds_service.testing.rxcui import (
     ACETAMINOPHEN,
     AMOXICILLIN,
@@ -260,7 +260,7 @@ def test_three_slot_templates_name_the_first_drug_twice():
 @pytest.mark.slow
 @pytest.mark.shared
 def test_build_is_deterministic(tmp_path):
-    from cds_service.drug_index import DrugIndex
+    from cds_service.core.drug_index import DrugIndex
     from cds_service.index_build.interactions_writer import build_interactions
 
     index = DrugIndex()

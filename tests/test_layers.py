@@ -18,21 +18,18 @@ from cds_service.testing import hook_requests
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("cds_service", "model", "bench", "tests")
-# The pure clinical core: mapping, knowledge, interaction checks, grading and cards
+# The pure clinical core (every module of cds_service/core), with the settings and the FHIR
+# server policy that the core's callers hand it
 CORE = (
-    "cds_service.mapping",
-    "cds_service.medication",
-    "cds_service.knowledge",
-    "cds_service.drug_index",
-    "cds_service.grading",
-    "cds_service.interaction_check",
-    "cds_service.cards",
-    "cds_service.predictions",
-    "cds_service.patient_context",
-    "cds_service.severity",
+    *sorted(f"cds_service.core.{p.stem}" for p in (ROOT / "cds_service" / "core").glob("*.py")),
     "cds_service.config",
-    "cds_service.fhir_servers",
+    "cds_service.protocol.fhir_servers",
 )
+# The sub-packages, lowest first: a module may import its own layer and those below it
+LAYERS = ("core", "protocol", "adapters", "operations", "web")
+# Counting and rate-limited logging, imported from any layer above the core; they import nothing
+# of the project
+INSTRUMENTATION = ("cds_service.operations.metrics", "cds_service.operations.log_sampler")
 NOT_IN_THE_CORE = ("fhir", "pydantic", "requests", "redis", "flask", "werkzeug", "torch", "rdkit")
 
 
@@ -45,6 +42,10 @@ def test_the_core_imports_no_framework_or_adapter_library():
     )
     loaded = set(json.loads(subprocess.check_output([sys.executable, "-c", script], cwd=ROOT)))
     assert not loaded & set(NOT_IN_THE_CORE)
+
+
+def test_the_core_is_every_module_of_its_package():
+    assert "cds_service.core.interaction_check" in CORE and "cds_service.core.cards" in CORE
 
 
 def _module_name(path: Path) -> str:
@@ -138,6 +139,47 @@ def test_the_cycle_finder_finds_a_cycle():
 def test_no_module_imports_another_that_imports_it_back(package):
     graph = import_graph()
     assert [c for c in cycles(graph) if any(m.split(".")[0] == package for m in c)] == []
+
+
+def _layer(module: str) -> int | None:
+    parts = module.split(".")
+    if parts[0] != "cds_service" or len(parts) < 3 or parts[1] not in LAYERS:
+        return None
+    return LAYERS.index(parts[1])
+
+
+def test_each_layer_imports_only_itself_and_the_layers_below():
+    """core < protocol < adapters < operations < web; the settings (`cds_service.config`) are
+    read from the protocol up; the app factory, CLI and index builder sit above them all."""
+    graph = import_graph()
+    breaches = []
+    for module, imported in sorted(graph.items()):
+        own = _layer(module)
+        if own is None:
+            continue
+        for target in sorted(imported):
+            theirs = _layer(target)
+            if target.count(".") < 2 and target != "cds_service.config":
+                continue  # a package itself (`from cds_service.operations import metrics`)
+            if target in INSTRUMENTATION and own > 0:
+                continue
+            if target == "cds_service.config" and own > 0:
+                continue
+            if (theirs is None and target.startswith("cds_service")) or (theirs or 0) > own:
+                breaches.append(f"{module} -> {target}")
+    assert breaches == []
+
+
+def test_the_instrumentation_imports_nothing_of_the_project():
+    graph = import_graph()
+    assert all(graph[m] == set() for m in INSTRUMENTATION)
+
+
+def test_every_layer_says_what_lives_there_and_what_it_may_import():
+    for layer in LAYERS:
+        readme = ROOT / "cds_service" / layer / "README.md"
+        text = readme.read_text()
+        assert text.startswith(f"# `cds_service.{layer}`") and "import" in text, readme
 
 
 def test_blueprints_never_import_the_app_factory():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from cds_service.medication import Confidence
+from cds_service.core.medication import Confidence
 from cds_service.testing.hook_requests import RXNORM, ndc, rxnorm
 
 

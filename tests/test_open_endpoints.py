@@ -11,10 +11,10 @@ import pytest
 
 from cds_service.app import create_app
 from cds_service.config import Settings
-from cds_service.rate_limit import TokenBucket
 from cds_service.testing.hook_requests import order_sign_by_codes
 from cds_service.testing.rxcui import IBUPROFEN, WARFARIN
 from cds_service.web.open_limits import EXTENSION
+from cds_service.web.rate_limit import TokenBucket
 
 SIGN = "/cds-services/ddi-order-sign"
 HTML = {"Accept": "text/html"}

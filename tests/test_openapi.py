@@ -1,4 +1,5 @@
-"""The OpenAPI description (cds_service/schemas/openapi.json, served at GET /openapi.json): valid
+"""The OpenAPI description (cds_service/protocol/schemas/openapi.json, served at GET
+/openapi.json): valid
 OpenAPI 3.1, complete (every route of the app, nothing more), and true (real answers of the app,
 errors included, match the status, media type, headers and body schema it describes)."""
 
@@ -17,7 +18,7 @@ from referencing.jsonschema import DRAFT202012
 
 from cds_service.app import create_app
 from cds_service.config import NoMedicationDataPolicy, Settings
-from cds_service.services import SERVICES
+from cds_service.protocol.services import SERVICES
 from cds_service.testing.hook_requests import hook_request, medication_request
 from cds_service.testing.rxcui import IBUPROFEN_200MG, WARFARIN_1MG
 from cds_service.web.openapi import SOURCE, openapi_document

@@ -7,14 +7,14 @@ import sys
 
 import pytest
 
+from cds_service.adapters.site_overrides import load_site_overrides
 from cds_service.app import create_app
 from cds_service.config import Settings
-from cds_service.drug_index import DrugIndex
-from cds_service.grading import PairGrade
-from cds_service.knowledge import default_knowledge_base
-from cds_service.overrides import OverridesError
-from cds_service.severity import Indicator, Severity
-from cds_service.site_overrides import load_site_overrides
+from cds_service.core.drug_index import DrugIndex
+from cds_service.core.grading import PairGrade
+from cds_service.core.knowledge import default_knowledge_base
+from cds_service.core.overrides import OverridesError
+from cds_service.core.severity import Indicator, Severity
 from cds_service.testing.hook_requests import order_sign_by_codes
 from cds_service.testing.rxcui import (
     ACETAMINOPHEN,

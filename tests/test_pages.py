@@ -12,17 +12,17 @@ from html.parser import HTMLParser
 import pytest
 
 from cds_service.app import create_app
-from cds_service.charts import EffectBar, GeneBar, gene_chart, side_effect_chart
 from cds_service.config import Settings
 from cds_service.testing.rxcui import ADALIMUMAB, IBUPROFEN, WARFARIN
-from cds_service.try_it import (
+from cds_service.web.charts import EffectBar, GeneBar, gene_chart, side_effect_chart
+from cds_service.web.pages import CONTENT_SECURITY_POLICY, markdown
+from cds_service.web.try_it_requests import (
     EntryError,
     concept,
     entries_from_form,
     order_sign_request,
     picked_label,
 )
-from cds_service.web.pages import CONTENT_SECURITY_POLICY, markdown
 
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}  # as a browser asks
 

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import pytest
 
+from cds_service.adapters.model_predictions import ModelDrugMatcher, NotScored, load_predictor
 from cds_service.app import create_app
 from cds_service.config import Settings
-from cds_service.medication import Ingredient
-from cds_service.model_predictions import ModelDrugMatcher, NotScored, load_predictor
-from cds_service.prediction_cards import MODEL_LABEL
-from cds_service.predictions import (
+from cds_service.core.medication import Ingredient
+from cds_service.core.prediction_cards import MODEL_LABEL
+from cds_service.core.predictions import (
     ModelDrug,
     PairPrediction,
     PredictedEffect,
     PredictionPolicy,
 )
-from cds_service.services import service_by_id
+from cds_service.protocol.services import service_by_id
 from cds_service.testing.hook_requests import order_sign_by_codes
 from cds_service.testing.rxcui import (
     ADALIMUMAB,

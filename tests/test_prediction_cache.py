@@ -17,9 +17,7 @@ import numpy as np
 import pytest
 import redis
 
-from cds_service.app import create_app
-from cds_service.config import Settings
-from cds_service.prediction_cache import (
+from cds_service.adapters.prediction_cache import (
     INTEGRITY_LABEL,
     MAC_BYTES,
     PredictionCache,
@@ -27,6 +25,8 @@ from cds_service.prediction_cache import (
     cache_key,
     integrity_key,
 )
+from cds_service.app import create_app
+from cds_service.config import Settings
 from cds_service.testing.hook_requests import hook_request, medication_request
 from cds_service.testing.rxcui import ASPIRIN, LEVOTHYROXINE, WARFARIN
 

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 import requests
 
-from cds_service.audit import AuditTrail
+from cds_service.operations.audit import AuditTrail
 from cds_service.testing.ehr_tokens import authorization, write_trust
 from cds_service.testing.hook_requests import hook_request, medication_request
 from cds_service.testing.rxcui import IBUPROFEN, WARFARIN

@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from cds_service.services import SERVICES
+from cds_service.protocol.services import SERVICES
 from cds_service.testing.hook_requests import (
     NDC,
     RXNORM,

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cds_service.adapters.prediction_cache import PredictionCache, cache_key, request_path_client
 from cds_service.app import create_app
 from cds_service.config import Settings
-from cds_service.prediction_cache import PredictionCache, cache_key, request_path_client
 from cds_service.testing.tls_certificates import write_certificates
 
 KEY = bytes(range(32))

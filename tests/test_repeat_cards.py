@@ -9,10 +9,10 @@ import uuid
 import pytest
 import redis
 
+from cds_service.adapters.prediction_cache import RedisMac
+from cds_service.adapters.repeat_cards import ShownPairs
 from cds_service.app import create_app
 from cds_service.config import Settings
-from cds_service.prediction_cache import RedisMac
-from cds_service.repeat_cards import ShownPairs
 from cds_service.testing.hook_requests import hook_request, medication_request
 from cds_service.testing.rxcui import IBUPROFEN, WARFARIN
 

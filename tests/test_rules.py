@@ -7,13 +7,13 @@ import re
 
 import pytest
 
-from cds_service.drug_index import DrugIndex
-from cds_service.grading import grade_pair
+from cds_service.core.drug_index import DrugIndex
+from cds_service.core.grading import grade_pair
+from cds_service.core.knowledge import KnowledgeBase
+from cds_service.core.severity import Severity
 from cds_service.index_build import crediblemeds, pharmacology
 from cds_service.index_build.drug_facts import DrugFacts
 from cds_service.index_build.ingredient_resolver import IngredientResolver
-from cds_service.knowledge import KnowledgeBase
-from cds_service.severity import Severity
 from cds_service.testing.rxcui import (
     CIPROFLOXACIN,
     FLUOXETINE,

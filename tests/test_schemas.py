@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator, ValidationError
 
-from cds_service.schemas import SCHEMA_DIR, SCHEMA_NAMES, load_schema
+from cds_service.protocol.schemas import SCHEMA_DIR, SCHEMA_NAMES, load_schema
 from tests.conftest import SHARED_DATA, require_shared_data
 
 SPEC_EXAMPLES = SHARED_DATA / "cds-hooks" / "examples" / "spec-2.0"

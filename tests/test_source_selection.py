@@ -8,8 +8,8 @@ import pytest
 
 from cds_service.app import create_app
 from cds_service.config import Settings
-from cds_service.knowledge import KnowledgeBase
-from cds_service.source_selection import SelectedSources, select_sources
+from cds_service.core.knowledge import KnowledgeBase
+from cds_service.core.source_selection import SelectedSources, select_sources
 from cds_service.testing.hook_requests import order_sign_by_codes
 from cds_service.testing.rxcui import IBUPROFEN, WARFARIN
 

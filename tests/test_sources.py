@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.drug_index import DrugIndex
-from cds_service.evidence import EvidenceKind, Flag
-from cds_service.grading import grade_pair
+from cds_service.core.drug_index import DrugIndex
+from cds_service.core.evidence import EvidenceKind, Flag
+from cds_service.core.grading import grade_pair
+from cds_service.core.knowledge import KnowledgeBase
+from cds_service.core.severity import Indicator, Severity
 from cds_service.index_build import crediblemeds, ddinter, onc
 from cds_service.index_build.ingredient_resolver import IngredientResolver
-from cds_service.knowledge import KnowledgeBase
-from cds_service.severity import Indicator, Severity
 from cds_service.testing.rxcui import (
     AMIODARONE,
     ASPIRIN,

@@ -8,7 +8,7 @@ from html import unescape
 
 import pytest
 
-from cds_service.suggestions import NameSuggester, Suggestion, describe, similar_names
+from cds_service.core.suggestions import NameSuggester, Suggestion, describe, similar_names
 from cds_service.testing.hook_requests import hook_request, medication_request
 from tests.test_pages import Page, try_it
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.drug_index import DEFAULT_INDEX_PATH
+from cds_service.core.drug_index import DEFAULT_INDEX_PATH
+from cds_service.core.mapping import MOIETY_TABLE
 from cds_service.index_build.brands import parse_brand_mixtures
 from cds_service.index_build.moieties import (
     MoietyTable,
@@ -16,7 +17,6 @@ from cds_service.index_build.moieties import (
     read_moiety_table,
 )
 from cds_service.index_build.who_atc import NOT_FROM_WHO
-from cds_service.mapping import MOIETY_TABLE
 from cds_service.testing.hook_requests import ndc, rxnorm
 
 

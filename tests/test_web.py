@@ -2,10 +2,10 @@
 
 import pytest
 
+from cds_service.adapters.model_predictions import load_predictor
 from cds_service.app import create_app
 from cds_service.config import Settings
-from cds_service.model_predictions import load_predictor
-from cds_service.services import SERVICES
+from cds_service.protocol.services import SERVICES
 from cds_service.testing.hook_requests import hook_request, medication_request, null_prefetch
 
 

@@ -14,14 +14,14 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from cds_service.evidence import derived_management
+from cds_service.core.evidence import derived_management
+from cds_service.core.severity import Severity
 from cds_service.index_build import ansm_2016, ansm_2020, ansm_english
 from cds_service.index_build.ansm_entry import ANSM_2016, ANSM_2020, AnsmEntry, AnsmSide
 from cds_service.index_build.groups import Group
 from cds_service.index_build.ingredient_resolver import IngredientResolver, UnmappedLog
 from cds_service.index_build.source_classes import ClassWidener
 from cds_service.index_build.statements import Pair, PairRow, Statement
-from cds_service.severity import Severity
 
 # Two class sides are the same class across editions when they share this share of members.
 CLASS_OVERLAP = 0.5

@@ -13,10 +13,10 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from cds_service.codes import normalize_name
+from cds_service.core.codes import normalize_name
+from cds_service.core.severity import Severity
 from cds_service.index_build.ansm_entry import ANSM_2016, AnsmEntry, AnsmSide
 from cds_service.index_build.ingredient_resolver import IngredientResolver, UnmappedLog
-from cds_service.severity import Severity
 
 FOLDER = "knowledge/ansm-thesaurus-english-2016"
 TABLE_FILE = "eng_tables2016-xml-v3.tsv"

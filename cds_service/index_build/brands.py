@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 
-from cds_service.codes import bracketed_brand, normalize_name, pack_brand_stem, split_top_level
+from cds_service.core.codes import bracketed_brand, normalize_name, pack_brand_stem, split_top_level
 from cds_service.index_build.crossrefs import PharmGkbChemical
 
 # Which concept names an ingredient set, best first: the ingredient itself, then the

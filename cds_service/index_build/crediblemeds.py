@@ -14,13 +14,13 @@ import csv
 import re
 from pathlib import Path
 
-from cds_service.drug_index import DrugIndex
-from cds_service.evidence import EvidenceKind
+from cds_service.core.drug_index import DrugIndex
+from cds_service.core.evidence import EvidenceKind
+from cds_service.core.severity import Severity
 from cds_service.index_build.groups import Group, Membership
 from cds_service.index_build.ingredient_resolver import IngredientResolver, UnmappedLog
 from cds_service.index_build.spreadsheets import xlsx_rows
 from cds_service.index_build.statements import PairRow, Statement, rows_between
-from cds_service.severity import Severity
 
 FOLDER = "knowledge/crediblemeds"
 KNOWN_RISK_FILE = "CredibleMeds QTDrugs - Known TdP risk List.xlsx"

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cds_service.codes import normalize_name
+from cds_service.core.codes import normalize_name
 
 csv.field_size_limit(1 << 30)
 

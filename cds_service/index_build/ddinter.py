@@ -5,7 +5,7 @@ other levels, nervous system and anti-infectives among them, are absent), column
 `DDInterID_A, Drug_A, DDInterID_B, Drug_B, Level`. Names resolve to RxNorm ingredients
 exactly (never by a fuzzy guess); a pair seen in two files is one pair. The grade is DDInter's
 own (Major / Moderate / Minor); "Unknown" is kept as an ungraded record. DDInter gives no
-mechanism or advice: `cds_service.grading` shows a bare DDInter grade below major only beside
+mechanism or advice: `cds_service.core.grading` shows a bare DDInter grade below major only beside
 another source.
 """
 
@@ -16,9 +16,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cds_service.core.severity import Severity
 from cds_service.index_build.ingredient_resolver import IngredientResolver
 from cds_service.index_build.statements import PairRow, Statement, rows_between
-from cds_service.severity import Severity
 
 FOLDER = "knowledge/ddinter-1.0"
 DDINTER = "DDInter-1.0"

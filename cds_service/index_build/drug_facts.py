@@ -10,8 +10,8 @@ import sqlite3
 from collections import defaultdict
 from pathlib import Path
 
-from cds_service.codes import normalize_name, without_salt
-from cds_service.drug_index import DrugIndex
+from cds_service.core.codes import normalize_name, without_salt
+from cds_service.core.drug_index import DrugIndex
 
 PROTEINS_FILE = "drug-vocabulary/drugbank-4.2-dhimmel/data/proteins.tsv"
 WHO_ATC_FOLDER = "drug-vocabulary/who-atc-2026"

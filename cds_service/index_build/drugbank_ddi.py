@@ -15,9 +15,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cds_service.drug_index import DrugIndex
-from cds_service.evidence import DDI_PLACEHOLDER
-from cds_service.severity import Severity
+from cds_service.core.drug_index import DrugIndex
+from cds_service.core.evidence import DDI_PLACEHOLDER
+from cds_service.core.severity import Severity
 
 FOLDER = "ddi-benchmark/DrugBank-DDI-Ryu"
 SPLIT_FILES = ("0/ddi_training1.csv", "0/ddi_validation1.csv", "0/ddi_test1.csv")

@@ -3,7 +3,7 @@ cyclosporine, with their value sets, compiled to ingredient pairs with the rules
 
 The rules' indicator is computed in CQL from patient context (age, bleeding history, co-
 medication); without that context the base card says "Assess risk and take action if
-necessary". Graded on the one scale (cds_service.severity): warfarin + NSAIDs major (bleeding,
+necessary". Graded on the one scale (cds_service.core.severity): warfarin + NSAIDs major (bleeding,
 the guide's warning), digoxin + cyclosporine moderate (monitor the digoxin level).
 """
 
@@ -13,9 +13,9 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from cds_service.drug_index import DrugIndex
+from cds_service.core.drug_index import DrugIndex
+from cds_service.core.severity import Severity
 from cds_service.index_build.statements import Pair, Statement
-from cds_service.severity import Severity
 
 HL7_PDDI = "HL7-PDDI"
 FHIR = "{http://hl7.org/fhir}"

@@ -11,8 +11,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from cds_service.codes import is_rxcui, normalize_name
-from cds_service.drug_index import DrugIndex
+from cds_service.core.codes import is_rxcui, normalize_name
+from cds_service.core.drug_index import DrugIndex
 
 # Name kinds precise enough to identify a substance (brands and products are not).
 _SUBSTANCE_NAME_KINDS = frozenset({"ingredient", "synonym"})

@@ -18,7 +18,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from cds_service.drug_index import DrugIndex
+from cds_service.core.drug_index import DrugIndex
+from cds_service.core.knowledge import (
+    COMBINATIONS_SOURCE_ID,
+    DDI_SOURCE_ID,
+    DEFAULT_KNOWLEDGE_PATH,
+    SCHEMA,
+)
+from cds_service.core.severity import Severity
 from cds_service.index_build import (
     ansm,
     crediblemeds,
@@ -36,13 +43,6 @@ from cds_service.index_build.ingredient_resolver import IngredientResolver, Unma
 from cds_service.index_build.source_classes import ClassWidener
 from cds_service.index_build.sqlite_writer import digest_files, write_sqlite
 from cds_service.index_build.statements import PairRow, Statement
-from cds_service.knowledge import (
-    COMBINATIONS_SOURCE_ID,
-    DDI_SOURCE_ID,
-    DEFAULT_KNOWLEDGE_PATH,
-    SCHEMA,
-)
-from cds_service.severity import Severity
 
 BUILDER_VERSION = "interactions/2"
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cds_service.codes import normalize_name
+from cds_service.core.codes import normalize_name
 
 TABLE_PATH = Path(__file__).with_name("moieties.tsv")
 SOURCE = "ddi-cds-moieties"  # the concept source of a base the prescribable tables lack

@@ -8,7 +8,7 @@ with the QT interaction (#21) over CredibleMeds' known-risk drugs as the panel u
 pair of the panel's own expansion (`ONC_High_Priority_Mapped.csv`) that the classes miss. The
 table has no clinical text: each interaction's harm and advice below are the project's, written
 from the paper and the drugs' US labelling. Non-interruptive: the class pairs of the formatted
-CSV; they carry no text and never interrupt (cds_service.grading).
+CSV; they carry no text and never interrupt (cds_service.core.grading).
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cds_service.drug_index import DrugIndex
-from cds_service.evidence import EvidenceKind, Flag
+from cds_service.core.drug_index import DrugIndex
+from cds_service.core.evidence import EvidenceKind, Flag
+from cds_service.core.severity import Severity
 from cds_service.index_build.drug_facts import DrugFacts
 from cds_service.index_build.groups import Group, Membership
 from cds_service.index_build.ingredient_resolver import IngredientResolver, UnmappedLog
 from cds_service.index_build.source_classes import ClassWidener
 from cds_service.index_build.spreadsheets import xls_rows
 from cds_service.index_build.statements import PairRow, Statement, pair_of, rows_between
-from cds_service.severity import Severity
 
 HP_FOLDER = "knowledge/onc-high-priority-2012"
 HP_TABLE = "ONC High Priority List.xls"

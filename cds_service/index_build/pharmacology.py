@@ -17,13 +17,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from cds_service.evidence import EvidenceKind
+from cds_service.core.evidence import EvidenceKind
+from cds_service.core.severity import Severity
 from cds_service.index_build.crediblemeds import known_tdp_group
 from cds_service.index_build.drug_facts import UNIPROT_BY_GENE, DrugFacts
 from cds_service.index_build.groups import Group, Membership
 from cds_service.index_build.ingredient_resolver import IngredientResolver
 from cds_service.index_build.statements import PairRow, Statement, rows_between
-from cds_service.severity import Severity
 
 TABLES_DIR = Path(__file__).resolve().parent / "pharmacology"
 RULES_SOURCE_ID = "DDI-CDS-rules"
@@ -442,7 +442,7 @@ def compile_rules(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from cds_service.drug_index import DrugIndex
+    from cds_service.core.drug_index import DrugIndex
 
     parser = argparse.ArgumentParser(description="Check the pharmacology rule tables.")
     parser.add_argument("--check", action="store_true", help="resolve and report (default)")

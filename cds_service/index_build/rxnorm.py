@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cds_service.codes import (
+from cds_service.core.codes import (
     clinical_drug_ingredient_names,
     component_ingredient_name,
     normalize_name,

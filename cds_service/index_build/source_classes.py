@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cds_service.codes import normalize_name
+from cds_service.core.codes import normalize_name
 from cds_service.index_build.drug_facts import DrugFacts
 from cds_service.index_build.pharmacology import TABLES_DIR
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from cds_service.evidence import EvidenceKind, Flag
+from cds_service.core.evidence import EvidenceKind, Flag
 
 Pair = tuple[str, str]  # (lower key RXCUI, higher key RXCUI), compared as integers
 
@@ -40,7 +40,7 @@ class Statement:
     action: str = ""  # the advice as an action in imperative words ("": none given)
 
     def row(self, number: int) -> tuple[Any, ...]:
-        """The `statement` table's column order (cds_service.knowledge.SCHEMA)."""
+        """The `statement` table's column order (cds_service.core.knowledge.SCHEMA)."""
         return (
             number,
             self.source,

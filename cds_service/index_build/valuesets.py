@@ -11,10 +11,10 @@ import xml.etree.ElementTree as ET  # CC0 files in ../shared, not user input
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cds_service.codes import RXNORM_SYSTEMS
-from cds_service.drug_index import DrugIndex
+from cds_service.core.codes import RXNORM_SYSTEMS
+from cds_service.core.drug_index import DrugIndex
+from cds_service.core.mapping import MedicationMapper
 from cds_service.index_build.hl7_pddi import FHIR, fhir_value
-from cds_service.mapping import MedicationMapper
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 # value set -> the ingredient every one of its codes must contain

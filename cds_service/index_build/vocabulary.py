@@ -7,8 +7,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from cds_service.codes import normalize_name, without_salt
-from cds_service.drug_index import SCHEMA
+from cds_service.core.codes import normalize_name, without_salt
+from cds_service.core.drug_index import SCHEMA
 from cds_service.index_build import brands, crossrefs, moieties, rxnorm, twosides, who_atc
 from cds_service.index_build.sqlite_writer import digest_files, write_sqlite
 

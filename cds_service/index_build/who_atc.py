@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from cds_service.codes import normalize_name
+from cds_service.core.codes import normalize_name
 
 WHO_ATC = "who-atc-2026"
 ATC_FILE = "drug-vocabulary/who-atc-2026/who_atc_ddd_2026-04-25.csv"

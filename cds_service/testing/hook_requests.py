@@ -9,7 +9,7 @@ and benchmark.
     hook_request("order-sign", drafts, hookInstance=...)  # a member left out: a bad request
 
 The code systems are written out here as an EHR writes them rather than taken from
-`cds_service.codes`: a request built from the service's own constants would not notice them
+`cds_service.core.codes`: a request built from the service's own constants would not notice them
 go wrong. Standard library only.
 """
 

@@ -14,8 +14,8 @@ from typing import Any
 from flask import Flask, Request, Response
 from werkzeug.exceptions import HTTPException
 
-from cds_service.current_medications import MedicationDataUnavailable
-from cds_service.protocol import RequestError
+from cds_service.protocol.current_medications import MedicationDataUnavailable
+from cds_service.protocol.hook_request import RequestError
 from cds_service.web.pages import error_page
 
 log = logging.getLogger("cds_service.web")

@@ -15,17 +15,17 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, jsonify, render_template, request
 from markupsafe import Markup
 
-from cds_service.charts import EffectBar, GeneBar, gene_chart, side_effect_chart
-from cds_service.codes import is_rxcui
-from cds_service.medication import Ingredient
-from cds_service.prediction_cards import CAUTION
-from cds_service.protocol import RequestError
+from cds_service.core.codes import is_rxcui
+from cds_service.core.medication import Ingredient
+from cds_service.core.prediction_cards import CAUTION
+from cds_service.protocol.hook_request import RequestError
+from cds_service.web.charts import EffectBar, GeneBar, gene_chart, side_effect_chart
 from cds_service.web.open_limits import limits, rate_limited
 from cds_service.web.pages import page_response, wants_html
 from cds_service.web.runtime import Runtime, runtime
 
 if TYPE_CHECKING:
-    from cds_service.model_predictions import ModelPredictions
+    from cds_service.adapters.model_predictions import ModelPredictions
 
 blueprint = Blueprint("explain", __name__)
 blueprint.before_request(rate_limited)  # open to anyone: see cds_service.web.open_limits

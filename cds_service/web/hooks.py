@@ -10,16 +10,16 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request, url_for
 
-from cds_service import metrics
-from cds_service.audit_record import HookCallRecord
-from cds_service.auth import ReplayCheckUnavailable, TokenRejected
-from cds_service.card_text import SERVICE_LABEL
-from cds_service.deadline import Deadline, queued_seconds
-from cds_service.feedback import parse_feedback
-from cds_service.fhir_servers import FhirServerPolicy
-from cds_service.prediction_cards import MODEL_LABEL
-from cds_service.protocol import RequestError
-from cds_service.services import SERVICES, ServiceDefinition, service_by_id
+from cds_service.core.card_text import SERVICE_LABEL
+from cds_service.core.deadline import Deadline, queued_seconds
+from cds_service.core.prediction_cards import MODEL_LABEL
+from cds_service.operations import metrics
+from cds_service.operations.audit_record import HookCallRecord
+from cds_service.operations.feedback import parse_feedback
+from cds_service.protocol.auth import ReplayCheckUnavailable, TokenRejected
+from cds_service.protocol.fhir_servers import FhirServerPolicy
+from cds_service.protocol.hook_request import RequestError
+from cds_service.protocol.services import SERVICES, ServiceDefinition, service_by_id
 from cds_service.web.errors import operation_outcome, read_json_body
 from cds_service.web.runtime import runtime
 

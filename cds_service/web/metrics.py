@@ -1,6 +1,7 @@
 """`GET /metrics`: Prometheus text format.
 
-The counters and histograms of `cds_service.metrics` (hook latency by service and status, cards by
+The counters and histograms of `cds_service.operations.metrics` (hook latency by service and
+status, cards by
 indicator and source, unmapped medications, incomplete checks, model time, cache lookups, Redis
 errors, audit records), summed over gunicorn's workers when `PROMETHEUS_MULTIPROC_DIR` is set;
 and two gauges read from the answering process at scrape time: whether Redis is up and which model
@@ -17,7 +18,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, mult
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from cds_service.prediction_cache import PredictionCache
+from cds_service.adapters.prediction_cache import PredictionCache
 from cds_service.web.runtime import runtime
 
 blueprint = Blueprint("metrics", __name__)

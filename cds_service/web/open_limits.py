@@ -16,9 +16,9 @@ from typing import Any
 from flask import Flask, Response, current_app
 
 from cds_service.config import Settings
-from cds_service.rate_limit import TokenBucket
 from cds_service.web.errors import operation_outcome
 from cds_service.web.pages import error_page
+from cds_service.web.rate_limit import TokenBucket
 
 EXTENSION = "ddi_cds_open_limits"
 EXPLANATIONS_KEPT = 512  # a page's model part is about 20 kB

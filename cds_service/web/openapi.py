@@ -1,4 +1,5 @@
-"""`GET /openapi.json`: the service's OpenAPI 3.1 description (cds_service/schemas/openapi.json).
+"""`GET /openapi.json`: the service's OpenAPI 3.1 description
+(cds_service/protocol/schemas/openapi.json).
 
 The file refers to the CDS Hooks JSON Schemas kept beside it (`"$ref": "response.json"`) so that
 they are written once; a client fetching the description over HTTP cannot follow such a relative
@@ -14,7 +15,7 @@ from typing import Any
 
 from flask import Blueprint, Response
 
-from cds_service.schemas import SCHEMA_DIR, load_schema
+from cds_service.protocol.schemas import SCHEMA_DIR, load_schema
 
 blueprint = Blueprint("openapi", __name__)
 SOURCE = SCHEMA_DIR / "openapi.json"

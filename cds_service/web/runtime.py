@@ -10,20 +10,20 @@ from typing import TYPE_CHECKING
 from flask import current_app
 
 from cds_service import __version__
-from cds_service.audit import AuditTrail
-from cds_service.auth import TokenVerifier
+from cds_service.adapters.interaction_model import InteractionModel
+from cds_service.adapters.prediction_cache import PredictionCache
+from cds_service.adapters.secret_keys import Pseudonyms
 from cds_service.config import Settings
-from cds_service.drug_index import DrugIndex
-from cds_service.engine import CdsEngine
-from cds_service.feedback import FeedbackStore
-from cds_service.interaction_model import InteractionModel
-from cds_service.knowledge import KnowledgeBase
-from cds_service.prediction_cache import PredictionCache
-from cds_service.secret_keys import Pseudonyms
-from cds_service.source_selection import SelectedSources
+from cds_service.core.drug_index import DrugIndex
+from cds_service.core.knowledge import KnowledgeBase
+from cds_service.core.source_selection import SelectedSources
+from cds_service.operations.audit import AuditTrail
+from cds_service.operations.feedback import FeedbackStore
+from cds_service.protocol.auth import TokenVerifier
+from cds_service.protocol.engine import CdsEngine
 
 if TYPE_CHECKING:  # torch and RDKit load only when the model is on
-    from cds_service.model_predictions import ModelPredictions
+    from cds_service.adapters.model_predictions import ModelPredictions
 
 EXTENSION = "ddi_cds"  # the key under which the app keeps its Runtime
 

@@ -1,7 +1,8 @@
 """The try-it page (`GET /`, `POST /`): type medications, mark new orders and current ones, and
 see the cards exactly as the service returns them, with the raw request and response.
 
-The form is built into an order-sign request (`cds_service.try_it`) and sent through the same
+The form is built into an order-sign request (`cds_service.web.try_it_requests`) and sent through
+the same
 engine as an EHR's hook call; no EHR token is asked for, because the page carries no patient
 (it is off under `--production` unless `DDI_CDS_TRY_IT_PAGE=true`). It runs the engine for
 anyone who reaches it, so its requests share the open endpoints' rate limit, a check takes at
@@ -17,11 +18,14 @@ import logging
 
 from flask import Blueprint, Response, abort, jsonify, render_template, request, url_for
 
-from cds_service.codes import normalize_name
-from cds_service.deadline import Deadline
-from cds_service.services import ORDER_SIGN, SERVICES
-from cds_service.suggestions import Suggestion, suggester_for
-from cds_service.try_it import (
+from cds_service.core.codes import normalize_name
+from cds_service.core.deadline import Deadline
+from cds_service.core.suggestions import Suggestion, suggester_for
+from cds_service.protocol.services import ORDER_SIGN, SERVICES
+from cds_service.web.open_limits import busy, limits, rate_limited
+from cds_service.web.pages import page_response
+from cds_service.web.runtime import runtime
+from cds_service.web.try_it_requests import (
     Entry,
     EntryError,
     concept,
@@ -29,9 +33,6 @@ from cds_service.try_it import (
     order_sign_request,
     picked_label,
 )
-from cds_service.web.open_limits import busy, limits, rate_limited
-from cds_service.web.pages import page_response
-from cds_service.web.runtime import runtime
 
 blueprint = Blueprint("try_it", __name__)
 log = logging.getLogger("cds_service.web")
