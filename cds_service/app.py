@@ -33,7 +33,7 @@ from cds_service.adapters.secret_keys import (
 from cds_service.adapters.site_overrides import load_site_overrides
 from cds_service.config import Settings
 from cds_service.core.drug_index import DrugIndex
-from cds_service.core.knowledge import KnowledgeBase
+from cds_service.core.knowledge import default_knowledge_base
 from cds_service.core.mapping import MedicationMapper
 from cds_service.core.predictions import PredictionPolicy
 from cds_service.core.source_selection import select_sources
@@ -78,7 +78,7 @@ def create_app(
     app.json = _InsertionOrderJson(app)
     data_dir = data_dir_of(settings)
     index = DrugIndex()
-    knowledge = select_sources(KnowledgeBase(), settings.knowledge_sources)
+    knowledge = select_sources(default_knowledge_base(), settings.knowledge_sources)
     keys = service_keys(settings)
     # What Redis returns is authenticated (cds_service.adapters.prediction_cache.RedisMac) with a
     # key of

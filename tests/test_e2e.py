@@ -358,6 +358,7 @@ def test_null_prefetch_means_nothing_is_fetched(served: Served, fhir: FhirStandI
 # --- feedback survives a crash -----------------------------------------------------------------
 
 
+@pytest.mark.slow  # starts, kills and restarts the server
 def test_acknowledged_feedback_survives_sigkill(tmp_path: Path):
     data_dir = tmp_path / "data"
     first = start_server(data_dir, tmp_path / "first.log")
@@ -432,6 +433,7 @@ def test_acknowledged_feedback_survives_sigkill(tmp_path: Path):
 # --- stopping ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # waits for a graceful stop
 def test_sigterm_stops_the_server(tmp_path: Path):
     """Kubernetes and systemd stop a service with SIGTERM; it must exit, not hang."""
     server = start_server(tmp_path / "data", tmp_path / "server.log")

@@ -5,6 +5,7 @@ type-only imports not)."""
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import json
 import re
@@ -82,6 +83,7 @@ def _imports(tree: ast.Module, name: str, is_package: bool, known: set[str]) -> 
     return {module for module in found if module in known} - {name}
 
 
+@functools.cache
 def import_graph() -> dict[str, set[str]]:
     paths = {
         _module_name(path): path

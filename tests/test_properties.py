@@ -375,6 +375,7 @@ def test_valid_skeletons_are_answered_with_cards(client, schema_validator, reque
     schema_validator("response", answer)
 
 
+@pytest.mark.slow  # fuzzing: 150 mutated requests
 @settings(BOUNDED, max_examples=150)
 @given(data=st.data(), request=hook_skeletons())
 def test_mutated_hook_requests_get_a_documented_answer(client, schema_validator, data, request):
@@ -386,6 +387,7 @@ def test_mutated_hook_requests_get_a_documented_answer(client, schema_validator,
         schema_validator("response", answer)
 
 
+@pytest.mark.slow  # fuzzing: 150 mutated feedback bodies
 @settings(BOUNDED, max_examples=150)
 @given(data=st.data(), body=feedback_skeletons(), service_id=st.sampled_from(SERVICE_IDS))
 def test_mutated_feedback_gets_a_documented_answer_and_rejected_feedback_stores_nothing(

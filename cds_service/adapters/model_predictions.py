@@ -10,6 +10,7 @@ explaining stop at the deadline they are given; what was left undone is reported
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import threading
@@ -94,22 +95,33 @@ class NotScored:
     reason: str
 
 
+_DrugTable = dict[str, tuple[str, str]]  # key → (STITCH id, name)
+
+
+@functools.lru_cache(maxsize=4)
+def _training_drug_tables(predictor: Predictor) -> tuple[_DrugTable, _DrugTable, _DrugTable]:
+    """The model's training drugs by InChIKey, by its connectivity block and by name: worked
+    out once per loaded model (a few hundred InChIKeys, about half a second), not per app."""
+    RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]  # not in rdkit's stubs
+    by_inchikey: _DrugTable = {}
+    by_skeleton: _DrugTable = {}
+    by_name: _DrugTable = {}
+    for drug in predictor.artifact.drugs:
+        entry = (drug["stitch_id"], drug["name"])
+        by_name.setdefault(normalize_name(drug["name"]), entry)
+        mol = Chem.MolFromSmiles(drug["smiles"] or "")
+        if mol is not None:
+            inchikey = Chem.MolToInchiKey(mol)
+            by_inchikey.setdefault(inchikey, entry)
+            by_skeleton.setdefault(inchikey[:14], entry)
+    return by_inchikey, by_skeleton, by_name
+
+
 class ModelDrugMatcher:
     """Ingredient → (the key the predictor takes, how it was matched), or why not."""
 
     def __init__(self, predictor: Predictor) -> None:
-        RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]  # not in rdkit's stubs
-        self._by_inchikey: dict[str, tuple[str, str]] = {}
-        self._by_skeleton: dict[str, tuple[str, str]] = {}
-        self._by_name: dict[str, tuple[str, str]] = {}
-        for drug in predictor.artifact.drugs:
-            entry = (drug["stitch_id"], drug["name"])
-            self._by_name.setdefault(normalize_name(drug["name"]), entry)
-            mol = Chem.MolFromSmiles(drug["smiles"] or "")
-            if mol is not None:
-                inchikey = Chem.MolToInchiKey(mol)
-                self._by_inchikey.setdefault(inchikey, entry)
-                self._by_skeleton.setdefault(inchikey[:14], entry)
+        self._by_inchikey, self._by_skeleton, self._by_name = _training_drug_tables(predictor)
 
     def match(self, ingredient: Ingredient) -> tuple[str, ModelDrug] | NotScored:
         inchikey = (ingredient.inchikey or "").removeprefix("InChIKey=")
