@@ -15,6 +15,7 @@ one only removal is offered (the try-it page sends a made-up patient for that re
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -141,13 +142,20 @@ def lab_tests(pair: InteractingPair, context: PairContext) -> list[LabTest]:
     for record in _advising(pair):
         monitors.extend(record.monitor)
         if not record.management_derived:
-            monitors.extend(m for m, words in _ADVICE_WORDS if words.search(record.management))
+            monitors.extend(_monitors_named_in(record.management))
     tests: list[LabTest] = []
     for monitor in monitors:
         for test in _tests_for(monitor, pair):
             if test not in tests:
                 tests.append(test)
     return tests[:MAX_LAB_ORDERS]
+
+
+@functools.lru_cache(maxsize=4096)
+def _monitors_named_in(management: str) -> tuple[str, ...]:
+    """The monitors a management text names (its words, searched once per text: the same
+    statements come back call after call)."""
+    return tuple(m for m, words in _ADVICE_WORDS if words.search(management))
 
 
 _LAB_OFFERS = {

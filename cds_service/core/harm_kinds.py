@@ -12,6 +12,7 @@ by its English consequence text; a predicted side effect by the seriousness rule
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -126,7 +127,12 @@ HARM_KINDS: tuple[HarmKind, ...] = (
 
 def curated_harm_kinds(texts: Iterable[str]) -> frozenset[str]:
     """The kinds of harm the curated texts (consequences, short harms) speak of."""
-    joined = "\n".join(texts)
+    return _harm_kinds_in("\n".join(texts))
+
+
+@functools.lru_cache(maxsize=4096)
+def _harm_kinds_in(joined: str) -> frozenset[str]:
+    # Searched once per text: the same statements come back call after call.
     return frozenset(kind.name for kind in HARM_KINDS if kind.curated.search(joined))
 
 
